@@ -1,0 +1,96 @@
+# lima — every step from raw dumps to the paper's figures.  `make help` lists the targets.
+#   make all            environment (if missing), then notebooks 01–10 on PROFILE (default: smoke)
+#   make test           environment (if missing), then the test-suite
+# Steps depend on their inputs, so a second `make all` re-runs only what is stale.
+
+PROFILE ?= smoke
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV_STAMP := $(VENV)/.lima-installed
+BUILD := build/notebooks/$(PROFILE)
+RUN_NB := $(PY) -m lima notebook
+SIZES ?= 20 40 80
+PYTEST_ARGS ?=
+
+COMMON := lima/config.py lima/io.py lima/notebooks.py configs/$(PROFILE).yaml configs/paper.yaml $(ENV_STAMP)
+src = $(wildcard lima/$(1)/*.py lima/$(1).py)
+
+.PHONY: help env all data train generate evaluate figures ablations test lint bench sweep-quantity lab clean clean-all
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+env: $(ENV_STAMP)  ## create .venv: torch==2.13.0 (CPU) first, then the package, torch pinned by constraints.txt
+$(ENV_STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__; assert not torch.version.cuda, 'a CUDA torch slipped in'"
+	@touch $@
+
+# ---- the notebooks, in order (papermill; executed copies go to build/, git-ignored) ----
+NB = $(BUILD)/$(1).ipynb
+$(call NB,01_data_collection): notebooks/01_data_collection.ipynb $(call src,data) $(COMMON)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,02_curation): notebooks/02_curation.ipynb $(call NB,01_data_collection) $(call src,curation)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,03_finetune): notebooks/03_finetune.ipynb $(call NB,02_curation) $(call src,train) lima/model.py
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,04_generation): notebooks/04_generation.ipynb $(call NB,03_finetune) $(call src,generate) lima/serve.py configs/systems.yaml
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,05_preference_eval): notebooks/05_preference_eval.ipynb $(call NB,04_generation) $(call src,judge) $(call src,analysis)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,06_figures): notebooks/06_figures.ipynb $(call NB,05_preference_eval) $(call src,figures)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,07_ablation_diversity_quality): notebooks/07_ablation_diversity_quality.ipynb $(call NB,06_figures) $(call src,ablations)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,08_ablation_quantity): notebooks/08_ablation_quantity.ipynb $(call NB,07_ablation_diversity_quality) $(call src,ablations)
+	$(MAKE) --no-print-directory sweep-quantity PROFILE=$(PROFILE) SIZES="$(SIZES)"
+	$(RUN_NB) $< $@ -p profile=$(PROFILE) -p mode=aggregate
+$(call NB,09_multiturn): notebooks/09_multiturn.ipynb $(call NB,08_ablation_quantity) $(call src,ablations)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+$(call NB,10_superficial_alignment): notebooks/10_superficial_alignment.ipynb $(call NB,09_multiturn) $(call src,ablations)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE)
+
+data: $(call NB,02_curation)  ## notebooks 01–02: dumps → data/processed/{train,dev,test}.jsonl + Table 1
+train: $(call NB,03_finetune)  ## notebook 03: fine-tune (checkpoints under models/)
+generate: $(call NB,04_generation)  ## notebook 04: test-set responses of every configured system
+evaluate: $(call NB,05_preference_eval)  ## notebook 05: LLM judge + human annotations → statistics tables
+figures: $(call NB,06_figures)  ## notebook 06: Figs 1, 2, 3, 9 and the paper-vs-this-run table
+ablations: $(call NB,10_superficial_alignment)  ## notebooks 07–10: diversity/quality, quantity sweep, multi-turn, superficial alignment
+all: ablations  ## everything: environment, then notebooks 01–10 on PROFILE (smoke by default)
+	@echo "make all: done (profile $(PROFILE)); figures in figures/, executed notebooks in $(BUILD)/"
+
+sweep-quantity: $(call NB,02_curation)  ## papermill sweep of notebook 08 over SIZES="20 40 80" (one executed notebook each)
+	@for n in $(SIZES); do \
+	  out=$(BUILD)/08_ablation_quantity/size_$$n.ipynb; \
+	  if [ -f $$out ] && [ $$out -nt notebooks/08_ablation_quantity.ipynb ] && [ $$out -nt $(BUILD)/02_curation.ipynb ]; then \
+	    echo "sweep-quantity: size $$n is up to date"; continue; fi; \
+	  $(RUN_NB) notebooks/08_ablation_quantity.ipynb $$out -p profile=$(PROFILE) -p mode=train -p size=$$n || exit 1; \
+	done
+
+test: $(ENV_STAMP)  ## the test-suite (the command CI runs)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(ENV_STAMP)  ## ruff over the package, tests and benchmarks
+	$(PY) -m ruff check lima tests benchmarks tools
+
+bench: $(ENV_STAMP)  ## speed ratios (ours vs a baseline, one run each) → benchmarks/results/*.json
+	$(PY) -m pip install -q -c constraints.txt -e '.[bench]'
+	$(PY) benchmarks/run_all.py
+
+lab: $(ENV_STAMP)  ## JupyterLab on the notebooks (installs jupyterlab on first use)
+	$(PY) -m pip install -q -c constraints.txt -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:  ## remove executed notebooks and generated data/results/figures of PROFILE (keeps the environment)
+	rm -rf $(BUILD) data/interim data/processed data/results models/$(PROFILE) data/raw/synthetic
+	find figures -type f ! -name '.gitkeep' ! -path 'figures/paper/*' -delete 2>/dev/null || true
+
+clean-all: clean  ## also remove the environment
+	rm -rf $(VENV) build
+
+.DELETE_ON_ERROR:

@@ -1,0 +1,1 @@
+"""LIMA: Less Is More for Alignment, reproduced."""

@@ -1,0 +1,68 @@
+"""Run a numbered notebook with papermill, the way the Makefile and the test-suite do.
+
+The executed copy is written to a temporary name and renamed only on success, so `make` never mistakes a
+failed run for a finished one; on failure the partial copy is kept as `*.failed.ipynb` and the message names
+the notebook and the cell that raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lima.config import ROOT
+
+
+class NotebookFailed(RuntimeError):
+    pass
+
+
+def run_notebook(source: str | os.PathLike[str], output: str | os.PathLike[str],
+                 parameters: dict[str, Any] | None = None, timeout: int | None = None) -> Path:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    source, output = Path(source), Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.stem + ".partial.ipynb")
+    failed = output.with_name(output.stem + ".failed.ipynb")
+    env_root = os.environ.setdefault("LIMA_ROOT", str(ROOT))
+    try:
+        pm.execute_notebook(str(source), str(partial), parameters=parameters or {}, cwd=str(source.parent),
+                            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                            log_output=False)
+    except PapermillExecutionError as err:
+        os.replace(partial, failed)
+        raise NotebookFailed(
+            f"notebook {source} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}\n  executed copy kept at {failed}  (LIMA_ROOT={env_root})"
+        ) from None
+    os.replace(partial, output)
+    failed.unlink(missing_ok=True)
+    return output
+
+
+def main(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("source", help="notebook to run, e.g. notebooks/01_data_collection.ipynb")
+    parser.add_argument("output", help="where the executed copy goes (git-ignored build/ folder)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="papermill parameter (value parsed as YAML); repeatable")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    args = parser.parse_args(argv)
+    params: dict[str, Any] = {}
+    for item in args.param:
+        key, _, raw = item.partition("=")
+        params[key] = yaml.safe_load(raw)
+    try:
+        run_notebook(args.source, args.output, params, args.timeout)
+    except NotebookFailed as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    print(f"ran {args.source} -> {args.output}")
+    return 0
