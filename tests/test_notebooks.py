@@ -1,0 +1,68 @@
+"""A reduced papermill run of every notebook, in order, on the `test` profile in a temporary root.
+
+This is the same path `make all` takes (papermill → lima.notebooks.run_notebook), shrunk so the whole chain
+fits in the test budget. Each notebook reads what the previous ones wrote, so a broken contract between two
+stages fails here even when each stage's unit tests pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lima.config import ROOT
+from lima.notebooks import run_notebook
+
+pytestmark = pytest.mark.slow
+
+CHAIN = [
+    ("01_data_collection", {}),
+    ("02_curation", {}),
+    ("03_finetune", {}),
+    ("04_generation", {}),
+    ("05_preference_eval", {}),
+    ("06_figures", {}),
+    ("07_ablation_diversity_quality", {}),
+    ("08_ablation_quantity", {"mode": "train", "size": 6}),
+    ("08_ablation_quantity", {"mode": "aggregate"}),
+    ("09_multiturn", {}),
+    ("10_superficial_alignment", {}),
+]
+
+_state: dict[str, object] = {"failed": None}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lima-root")
+
+
+@pytest.mark.parametrize(("name", "params"), CHAIN, ids=[f"{n}-{p.get('mode', 'run')}" for n, p in CHAIN])
+def test_notebook_runs(name: str, params: dict, workspace: Path) -> None:
+    if _state["failed"]:
+        pytest.skip(f"an earlier notebook failed: {_state['failed']}")
+    source = ROOT / "notebooks" / f"{name}.ipynb"
+    suffix = "-".join(f"{k}{v}" for k, v in params.items())
+    output = workspace / "build" / f"{name}{'-' + suffix if suffix else ''}.ipynb"
+    parameters = {"profile": "test", "overrides": {"paths.root": str(workspace)}, **params}
+    try:
+        run_notebook(source, output, parameters)
+    except Exception:
+        _state["failed"] = name
+        raise
+    executed = json.loads(output.read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_chain_wrote_the_papers_artefacts(workspace: Path) -> None:
+    if _state["failed"]:
+        pytest.skip(f"an earlier notebook failed: {_state['failed']}")
+    processed = workspace / "data" / "processed"
+    for split in ("train", "dev", "test"):
+        assert (processed / f"{split}.jsonl").stat().st_size > 0
+    figures = {p.name for p in (workspace / "figures").glob("*.png")}
+    assert len(figures) >= 7, figures
+    assert (workspace / "figures" / "paper_vs_this_run.md").exists()
