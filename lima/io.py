@@ -18,7 +18,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 MANIFEST_SUFFIX = ".manifest.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class InputError(ValueError):
@@ -31,6 +35,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artefacts should get the usual permissions
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -120,9 +125,9 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]], co
                 inputs: Iterable[str | os.PathLike[str]] = (), extra: dict[str, Any] | None = None) -> int:
     """Write rows atomically (all or nothing) plus a manifest; returns the row count."""
     count = 0
-    with atomic_write(path) as handle:
+    with atomic_write(path, "wb") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS))
             count += 1
     write_manifest(path, config=config, inputs=inputs, extra={"rows": count, **(extra or {})})
     return count
