@@ -1,0 +1,159 @@
+"""Known-answer tests for every statistic in lima.analysis (hand-computed small cases)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from lima.analysis import (
+    agreement_table,
+    bradley_terry,
+    bradley_terry_table,
+    cohen_kappa,
+    length_controlled_win_rate,
+    mean_ci,
+    plain_agreement,
+    preference_table,
+    tie_discounted_accuracy,
+    win_tie_loss,
+)
+from lima.analysis.preference import canonical
+
+A = ["s1", "s1", "tie", "s2", "tie"]
+B = ["s1", "s2", "s1", "tie", "tie"]
+
+
+def test_tie_discounted_accuracy_hand_computed() -> None:
+    # items: agree (1), opposite (0), one tie (.5), one tie (.5), both tie (1) -> 3 / 5
+    assert tie_discounted_accuracy(A, B) == pytest.approx(0.6)
+    assert tie_discounted_accuracy(["s1"], ["s2"]) == 0.0
+    assert tie_discounted_accuracy(["tie"], ["s2"]) == 0.5
+
+
+def test_plain_agreement_with_and_without_ties() -> None:
+    assert plain_agreement(A, B) == pytest.approx(0.4)
+    assert plain_agreement(A, B, ties=False) == pytest.approx(0.5)     # items 0 and 1 only
+    assert math.isnan(plain_agreement(["tie"], ["s1"], ties=False))
+
+
+def test_cohen_kappa_hand_computed_and_matches_sklearn() -> None:
+    # p_o = .4; p_e = .4*.4 + .2*.2 + .4*.4 = .36; kappa = .04 / .64
+    assert cohen_kappa(A, B) == pytest.approx(0.0625)
+    assert cohen_kappa(A, B) == pytest.approx(cohen_kappa_score(A, B))
+    assert cohen_kappa(["s1", "s2"], ["s1", "s2"]) == pytest.approx(1.0)
+    assert math.isnan(cohen_kappa(["s1", "s1"], ["s1", "s1"]))
+    with pytest.raises(ValueError):
+        cohen_kappa(["s1"], [])
+
+
+def test_agreement_table_uses_shared_items_and_canonical_orientation() -> None:
+    rows = [
+        # the human saw lima as system_a, the LLM saw it as system_b: same item, same preference
+        {"annotator": "ann1", "prompt_id": "p1", "system_a": "lima", "system_b": "gpt4", "choice": "a"},
+        {"annotator": "llm:judge", "prompt_id": "p1", "system_a": "gpt4", "system_b": "lima", "choice": "b"},
+        {"annotator": "ann1", "prompt_id": "p2", "system_a": "lima", "system_b": "gpt4", "choice": "tie"},
+        {"annotator": "llm:judge", "prompt_id": "p2", "system_a": "lima", "system_b": "gpt4", "choice": "b"},
+        {"annotator": "ann1", "prompt_id": "p3", "system_a": "lima", "system_b": "gpt4", "choice": "a"},  # unshared
+        {"annotator": "ann2", "prompt_id": "p1", "system_a": "lima", "system_b": "gpt4", "choice": "b"},
+    ]
+    table = {(r["annotator_1"], r["annotator_2"]): r for r in agreement_table(rows)}
+    human_llm = table[("ann1", "llm:judge")]
+    assert human_llm["kind"] == "human-llm" and human_llm["n"] == 2
+    assert human_llm["tie_discounted_accuracy"] == pytest.approx(0.75)
+    assert human_llm["agreement"] == pytest.approx(0.5)
+    assert human_llm["agreement_no_ties"] == pytest.approx(1.0) and human_llm["n_no_ties"] == 1
+    human_human = table[("ann1", "ann2")]
+    assert human_human["kind"] == "human-human" and human_human["n"] == 1
+    assert human_human["tie_discounted_accuracy"] == 0.0
+    assert canonical("p", "b", "a", "a") == (("p", "a", "b"), "b")
+
+
+def test_mean_ci_two_sided_t() -> None:
+    mean, low, high = mean_ci([1, 2, 3, 4, 5])
+    half = 2.7764451051977987 * math.sqrt(2.5 / 5)            # t_{.975, 4} * s / sqrt(n)
+    assert (mean, low, high) == pytest.approx((3.0, 3 - half, 3 + half))
+    assert mean_ci([2.0]) == (2.0, 2.0, 2.0)
+    assert all(math.isnan(v) for v in mean_ci([]))
+
+
+def test_win_tie_loss_point_ci_and_fixed_seed() -> None:
+    outcomes = [("p1", "win"), ("p2", "win"), ("p3", "tie"), ("p4", "loss"), ("p5", "win"), ("p6", "loss")]
+    stats = win_tie_loss(outcomes, n_boot=2000, seed=7)
+    assert (stats["win"], stats["tie"], stats["loss"]) == pytest.approx((50.0, 100 / 6, 100 / 3))
+    for name in ("win", "tie", "loss"):
+        assert stats[f"{name}_low"] <= stats[name] <= stats[f"{name}_high"]
+    again = win_tie_loss(outcomes, n_boot=2000, seed=7)
+    assert again == stats                                    # fixed seed -> identical intervals
+    # exact values for this seed (resampling 6 prompts: shares move in steps of 1/6)
+    assert stats["win_low"] == pytest.approx(100 / 6) and stats["win_high"] == pytest.approx(100 * 5 / 6)
+    assert stats["n"] == 6 and stats["n_prompts"] == 6
+    unanimous = win_tie_loss([("p1", "win"), ("p2", "win")], n_boot=100)
+    assert (unanimous["win_low"], unanimous["win_high"]) == (100.0, 100.0)
+
+
+def test_win_tie_loss_resamples_prompts_not_judgments() -> None:
+    # one prompt with 3 judgments: a prompt-level bootstrap can only draw that prompt -> zero-width CI
+    stats = win_tie_loss([("p1", "win"), ("p1", "win"), ("p1", "loss")], n_boot=200)
+    assert stats["win_low"] == stats["win_high"] == pytest.approx(200 / 3)
+
+
+def test_preference_table_orients_on_the_focal_system() -> None:
+    labels = [
+        {"prompt_id": "p1", "system_a": "lima", "system_b": "alpaca", "choice": "a"},
+        {"prompt_id": "p2", "system_a": "alpaca", "system_b": "lima", "choice": "a"},
+        {"prompt_id": "p3", "system_a": "lima", "system_b": "alpaca", "choice": "tie"},
+        {"prompt_id": "p4", "system_a": "lima", "system_b": "alpaca", "choice": None},     # unparsed: skipped
+        {"prompt_id": "p1", "system_a": "lima", "system_b": "gpt4", "choice": "b"},
+    ]
+    rows = {r["baseline"]: r for r in preference_table(labels, "lima", n_boot=200)}
+    assert rows["alpaca"]["n"] == 3
+    assert (rows["alpaca"]["win"], rows["alpaca"]["tie"], rows["alpaca"]["loss"]) == pytest.approx(
+        (100 / 3, 100 / 3, 100 / 3))
+    assert rows["gpt4"]["loss"] == 100.0
+
+
+def test_length_controlled_symmetric_case_is_fifty_percent() -> None:
+    outcomes = ["win", "loss", "win", "loss", "tie", "tie"]
+    lc = length_controlled_win_rate(outcomes, [300, 100, 100, 300, 200, 250], [100, 300, 300, 100, 250, 200])
+    assert lc["lc_win_rate"] == pytest.approx(50.0, abs=1e-6)
+    assert lc["win_rate"] == pytest.approx(50.0)
+
+
+def test_length_controlled_equal_lengths_is_the_raw_rate() -> None:
+    lc = length_controlled_win_rate(["win", "win", "win", "loss"], [5] * 4, [5] * 4)
+    assert lc["lc_win_rate"] == pytest.approx(75.0, abs=0.05)   # logit(.75) = ln 3, ridge negligible
+
+
+def test_length_controlled_removes_a_length_advantage() -> None:
+    # longer answers win, shorter ones lose, and our system is usually the longer one
+    diffs = [400, 300, 200, 100, 350, 250, -200, -300]
+    outcomes = ["win", "win", "win", "loss", "win", "win", "loss", "loss"]
+    lc = length_controlled_win_rate(outcomes, [1000 + d for d in diffs], [1000] * 8)
+    assert lc["win_rate"] == pytest.approx(62.5)
+    assert lc["lc_win_rate"] < lc["win_rate"] and lc["length_coef"] > 0
+
+
+def test_bradley_terry_two_system_closed_form() -> None:
+    ratings = bradley_terry([("x", "y", 1.0)] * 3 + [("x", "y", 0.0)])
+    assert ratings["x"] - ratings["y"] == pytest.approx(400 * math.log10(3), abs=1e-6)
+    assert ratings["x"] + ratings["y"] == pytest.approx(2000)
+    # a tie is half a win for each side: W_x = 2.5, W_y = 1.5
+    ratings = bradley_terry([("x", "y", 1.0), ("y", "x", 0.0), ("x", "y", 0.5), ("x", "y", 0.0)])
+    assert ratings["x"] - ratings["y"] == pytest.approx(400 * math.log10(2.5 / 1.5), abs=1e-6)
+
+
+def test_bradley_terry_ordering_and_table() -> None:
+    comps = ([("a", "b", 1.0)] * 3 + [("a", "b", 0.0)] + [("b", "c", 1.0)] * 3 + [("b", "c", 0.0)]
+             + [("a", "c", 1.0)] * 3 + [("a", "c", 0.5)])
+    ratings = bradley_terry(comps)
+    assert ratings["a"] > ratings["b"] > ratings["c"]
+    items = [(f"p{i}", c) for i, c in enumerate(comps)]
+    table = bradley_terry_table(items, prior=0.5, n_boot=200, seed=1)
+    assert [r["system"] for r in table] == ["a", "b", "c"]
+    assert {r["system"]: r["n_comparisons"] for r in table} == {"a": 8, "b": 8, "c": 8}
+    for r in table:
+        assert r["ci_low"] <= r["rating"] <= r["ci_high"]
+    with pytest.raises(ValueError):
+        bradley_terry([("a", "a", 1.0)])
