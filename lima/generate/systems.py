@@ -1,0 +1,264 @@
+"""The systems compared in the paper (and two of ours), declared in `configs/systems.yaml`.
+
+Each row says how a system's responses are obtained (`kind`):
+  local     a fine-tuned model directory (LIMA; the Alpaca-style baseline trained by the same pipeline)
+  endpoint  an OpenAI-compatible provider (DaVinci003, Bard, Claude, GPT-4) through `lima.llm_client`
+  file      responses imported from JSONL or an AlpacaEval `model_outputs.json`
+  urial     the untuned base model with a system prompt + 3 stylistic in-context examples (Lin et al., 2023)
+  null      a fixed answer to every prompt: a sanity baseline any real system must beat
+A system that cannot run here (no endpoint, no key, no model yet) raises `SystemSkipped` with the reason;
+it is never replaced by another system.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lima.config import ConfigError, from_dict, resolve
+from lima.io import InputError
+from lima.llm_client import EndpointConfig, LLMClient, has_api_key
+
+KINDS = ("local", "endpoint", "file", "urial", "null")
+URIAL_PROMPT = Path(__file__).resolve().parent.parent / "resources" / "urial_prompt.md"
+URIAL_STOP = ["# Query:", "\n# Query"]
+
+
+class SystemSkipped(RuntimeError):
+    """This system cannot produce responses here; the message says why and what would enable it."""
+
+
+@dataclass
+class SystemSpec:
+    kind: str
+    paper_name: str | None = None
+    description: str | None = None
+    model: str | None = None               # local/urial: a run dir, checkpoint dir or HF id; endpoint: model name
+    base_url: str | None = None            # endpoint
+    api_key_env: str | None = None
+    concurrency: int = 8
+    max_retries: int = 6
+    timeout: float = 120.0
+    price_prompt_per_1k: float = 0.0
+    price_completion_per_1k: float = 0.0
+    system_prompt: str | None = None       # endpoint: an optional system message
+    path: str | None = None                # file: JSONL or AlpacaEval model_outputs.json
+    response: str | None = None            # null: the fixed answer
+    template: str | None = None            # urial: the prompt file (default lima/resources/urial_prompt.md)
+    name: str = ""
+
+
+def systems_file(cfg: dict[str, Any]) -> Path:
+    return resolve((cfg.get("generate") or {}).get("systems_file") or "configs/systems.yaml")
+
+
+def load_systems(cfg: dict[str, Any], path: str | os.PathLike[str] | None = None) -> dict[str, SystemSpec]:
+    """All declared systems, `{paths.*}` / `{model.*}` references filled in from the profile."""
+    from lima.config import _interpolate
+
+    path = Path(path) if path else systems_file(cfg)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+    rows = _interpolate(data.get("systems") or {}, cfg)
+    out = {}
+    for name, row in rows.items():
+        spec = from_dict(SystemSpec, {**row, "name": name}, where=f"{path.name}:{name}")
+        if spec.kind not in KINDS:
+            raise ConfigError(f"{path.name}:{name}: kind {spec.kind!r} is not one of {KINDS}")
+        out[name] = spec
+    return out
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A run dir (→ its selected.json checkpoint) or a checkpoint dir; FileNotFoundError when neither."""
+    path = resolve(model)
+    selected = path / "selected.json"
+    if selected.exists():
+        chosen = Path(json.loads(selected.read_text())["path"])
+        for candidate in (chosen, path / chosen, resolve(chosen), path / chosen.name):
+            if (candidate / "config.json").exists():
+                return candidate
+        raise FileNotFoundError(f"{selected} points to {chosen}, which holds no model")
+    if (path / "config.json").exists():
+        return path
+    raise FileNotFoundError(f"no model at {path} (neither selected.json nor config.json)")
+
+
+def urial_base(cfg: dict[str, Any], spec: SystemSpec) -> str:
+    """The untuned base: the row's model, else the profile's (the smoke base is built on demand)."""
+    if spec.model:
+        return spec.model
+    from lima.model import SMOKE_BASE
+
+    base = (cfg.get("model") or {}).get("base")
+    if base == SMOKE_BASE:
+        from lima.train.base import ensure_base
+
+        return ensure_base(cfg)
+    return str(base)
+
+
+def render_urial(prompt: str, template: str | os.PathLike[str] | None = None) -> str:
+    """The URIAL prefix (system prompt + 3 examples), then the new query and an opened answer block."""
+    prefix = Path(template or URIAL_PROMPT).read_text(encoding="utf-8").rstrip()
+    return f"{prefix}\n\n# Query:\n```\n{prompt.strip()}\n```\n\n# Answer:\n```\n"
+
+
+def clean_urial(text: str) -> str:
+    """Cut at the next query marker and drop the closing fence of the answer block."""
+    for marker in URIAL_STOP:
+        text = text.split(marker, 1)[0]
+    text = text.rstrip()
+    return text[:-3].rstrip() if text.endswith("```") else text
+
+
+def check_available(cfg: dict[str, Any], spec: SystemSpec) -> str:
+    """'' when the system can run here, else the reason it is skipped."""
+    if spec.kind == "endpoint":
+        if not spec.base_url or not spec.model:
+            return f"{spec.name}: no endpoint configured (base_url and model in configs/systems.yaml)"
+        endpoint = endpoint_of(spec)
+        if not has_api_key(endpoint):
+            return (f"{spec.name}: environment variable {spec.api_key_env} is not set (the API key for "
+                    f"{spec.model} at {spec.base_url}); export it to include this system")
+        if not (cfg.get("generate") or {}).get("include_remote", True):
+            return (f"{spec.name}: remote systems are off in profile {cfg.get('profile')!r} "
+                    "(generate.include_remote: false)")
+    if spec.kind == "local":
+        try:
+            resolve_model_dir(spec.model or "")
+        except FileNotFoundError as err:
+            return f"{spec.name}: {err} (train it first: notebook 03 / `python -m lima train`)"
+    if spec.kind == "file" and not (spec.path and resolve(spec.path).exists()):
+        return f"{spec.name}: response file {spec.path} not found"
+    return ""
+
+
+def endpoint_of(spec: SystemSpec) -> EndpointConfig:
+    return EndpointConfig(base_url=spec.base_url or "", model=spec.model or "", api_key_env=spec.api_key_env,
+                          concurrency=spec.concurrency, max_retries=spec.max_retries, timeout=spec.timeout,
+                          price_prompt_per_1k=spec.price_prompt_per_1k,
+                          price_completion_per_1k=spec.price_completion_per_1k)
+
+
+def response_path(cfg: dict[str, Any], name: str) -> Path:
+    return resolve(cfg["paths"]["results"]) / "responses" / f"{name}.jsonl"
+
+
+def run_system(cfg: dict[str, Any], name: str, prompts: list[dict[str, Any]],
+               output: str | os.PathLike[str] | None = None, samples_per_prompt: int = 1,
+               spec: SystemSpec | None = None, model: str | None = None) -> Path:
+    """Write `{results}/responses/<name>.jsonl` for one system (resumable); SystemSkipped when it cannot run."""
+    from lima.generate import decoding_of, generate_responses
+
+    systems = load_systems(cfg) if spec is None else {name: spec}
+    if name not in systems:
+        raise ConfigError(f"unknown system {name!r}; configured: {sorted(systems)} ({systems_file(cfg)})")
+    spec = systems[name]
+    if model:
+        spec.model = model
+    if reason := check_available(cfg, spec):
+        raise SystemSkipped(reason)
+    output = Path(output) if output else response_path(cfg, name)
+    decoding = decoding_of(cfg)
+    if spec.kind == "local":
+        return generate_responses(cfg, name, resolve_model_dir(spec.model or ""), prompts, output,
+                                  samples_per_prompt=samples_per_prompt)
+    from lima.generate.responses import resumable_generate
+
+    common = {"batch_size": decoding.batch_size, "samples_per_prompt": samples_per_prompt, "seed": decoding.seed,
+              "config": {"system": spec.__dict__, "generate": cfg.get("generate")}}
+    if spec.kind == "null":
+        answer = spec.response or "I cannot help with that."
+
+        def produce_null(batch: list[tuple[dict[str, Any], int]], _seed: int) -> list[dict[str, Any]]:
+            return [{"response": answer, "stop_reason": "fixed", "n_tokens": None} for _ in batch]
+
+        return resumable_generate(output, name, prompts, produce_null, model="null (fixed answer)",
+                                  decoding={"fixed_answer": answer}, **common)
+    if spec.kind == "file":
+        from lima.generate.importers import import_responses
+
+        return import_responses(resolve(spec.path or ""), name, prompts, output)
+    if spec.kind == "endpoint":
+        return _run_endpoint(cfg, spec, prompts, output, decoding, common)
+    return _run_urial(cfg, spec, prompts, output, decoding, common)
+
+
+def _run_endpoint(cfg: dict[str, Any], spec: SystemSpec, prompts: list[dict[str, Any]], output: Path,
+                  decoding: Any, common: dict[str, Any]) -> Path:
+    from lima.generate.responses import resumable_generate
+
+    cache = resolve(cfg["paths"]["results"]) / "generation_cache.sqlite"
+    client = LLMClient(endpoint_of(spec), cache_path=cache)
+    params = {"temperature": decoding.temperature, "top_p": decoding.top_p, "max_tokens": decoding.max_new_tokens,
+              "seed": decoding.seed}
+
+    def produce(batch: list[tuple[dict[str, Any], int]], _seed: int) -> list[dict[str, Any]]:
+        requests = []
+        for prompt, sample in batch:
+            messages = list(prompt["messages"])
+            if spec.system_prompt:
+                messages = [{"role": "system", "content": spec.system_prompt}, *messages]
+            requests.append({"messages": messages, **params, "cache_extra": {"sample": sample} if sample else None})
+        results = client.chat_many(requests, desc=False)
+        return [{"response": r.text, "stop_reason": "eot" if r.finish_reason == "stop" else r.finish_reason,
+                 "n_tokens": r.usage.get("completion_tokens")} for r in results]
+
+    common = {**common, "batch_size": max(common["batch_size"], spec.concurrency * 4)}
+    try:
+        return resumable_generate(output, spec.name, prompts, produce, model=f"{spec.model} @ {spec.base_url}",
+                                  decoding=params, **common)
+    finally:
+        print(f"{spec.name}: {client.stats}")
+        client.close()
+
+
+def _run_urial(cfg: dict[str, Any], spec: SystemSpec, prompts: list[dict[str, Any]], output: Path,
+               decoding: Any, common: dict[str, Any]) -> Path:
+    from lima.generate.hf import HFGenerator
+    from lima.generate.responses import prompt_text, resumable_generate
+
+    base = urial_base(cfg, spec)
+    template = resolve(spec.template or decoding.urial_template)
+    state: dict[str, Any] = {}
+
+    def produce(batch: list[tuple[dict[str, Any], int]], seed: int) -> list[dict[str, Any]]:
+        if "gen" not in state:
+            state["gen"] = HFGenerator(base, decoding)
+        texts = [render_urial(prompt_text(p), template) for p, _ in batch]
+        results = state["gen"].generate_texts(texts, seed=seed, stop=URIAL_STOP, add_special_tokens=True)
+        return [{"response": clean_urial(r.text), "stop_reason": r.stop_reason, "n_tokens": r.n_tokens}
+                for r in results]
+
+    return resumable_generate(output, spec.name, prompts, produce, model=f"{base} (untuned, URIAL prompt)",
+                              decoding={**decoding.as_dict(), "stop": URIAL_STOP, "template": str(template)}, **common)
+
+
+def load_alpaca_json(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """`alpaca_data.json` (a JSON list of {instruction, input, output}) → rows in the train.jsonl format."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON list of {{instruction, input, output}} objects")
+    rows = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("instruction"), str) \
+                or not isinstance(item.get("output"), str):
+            raise InputError(f"{path}: item {i}: needs string 'instruction' and 'output' fields")
+        extra = item.get("input") or ""
+        prompt = item["instruction"].strip() + (f"\n\n{extra.strip()}" if extra.strip() else "")
+        rows.append({"id": f"alpaca:{i}", "messages": [{"role": "user", "content": prompt},
+                                                       {"role": "assistant", "content": item["output"].strip()}],
+                     "source": "alpaca", "meta": {"index": i}})
+    return rows
