@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 COMMON := lima/config.py lima/io.py lima/notebooks.py configs/$(PROFILE).yaml configs/paper.yaml $(ENV_STAMP)
 src = $(wildcard lima/$(1)/*.py lima/$(1).py)
 
-.PHONY: help env all data train generate evaluate figures ablations test lint bench sweep-quantity lab clean clean-all
+.PHONY: help env all report data train generate evaluate figures ablations test lint bench sweep-quantity lab clean clean-all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -43,7 +43,7 @@ $(call NB,04_generation): notebooks/04_generation.ipynb $(call NB,03_finetune) $
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,05_preference_eval): notebooks/05_preference_eval.ipynb $(call NB,04_generation) $(call src,judge) $(call src,analysis)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,06_figures): notebooks/06_figures.ipynb $(call NB,05_preference_eval) $(call src,figures)
+$(call NB,06_figures): notebooks/06_figures.ipynb $(call NB,05_preference_eval) $(call src,figures) lima/report.py lima/resources/paper_results.yaml
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,07_ablation_diversity_quality): notebooks/07_ablation_diversity_quality.ipynb $(call NB,06_figures) $(call src,ablations)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
@@ -52,7 +52,7 @@ $(call NB,08_ablation_quantity): notebooks/08_ablation_quantity.ipynb $(call NB,
 	$(RUN_NB) $< $@ -p profile=$(PROFILE) -p mode=aggregate
 $(call NB,09_multiturn): notebooks/09_multiturn.ipynb $(call NB,08_ablation_quantity) $(call src,ablations)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,10_superficial_alignment): notebooks/10_superficial_alignment.ipynb $(call NB,09_multiturn) $(call src,ablations)
+$(call NB,10_superficial_alignment): notebooks/10_superficial_alignment.ipynb $(call NB,09_multiturn) lima/superficial.py $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 
 data: $(call NB,02_curation)  ## notebooks 01–02: dumps → data/processed/{train,dev,test}.jsonl + Table 1
@@ -61,7 +61,12 @@ generate: $(call NB,04_generation)  ## notebook 04: test-set responses of every 
 evaluate: $(call NB,05_preference_eval)  ## notebook 05: LLM judge + human annotations → statistics tables
 figures: $(call NB,06_figures)  ## notebook 06: Figs 1, 2, 3, 9 and the paper-vs-this-run table
 ablations: $(call NB,10_superficial_alignment)  ## notebooks 07–10: diversity/quality, quantity sweep, multi-turn, superficial alignment
-all: ablations  ## everything: environment, then notebooks 01–10 on PROFILE (smoke by default)
+REPORT := figures/paper_vs_this_run.md
+$(REPORT): $(call NB,10_superficial_alignment) lima/report.py lima/resources/paper_results.yaml
+	$(PY) -m lima report --profile $(PROFILE)
+
+report: $(REPORT)  ## the paper-vs-this-run table (Markdown + CSV) from every result present
+all: $(REPORT)  ## everything: environment, then notebooks 01–10 on PROFILE (smoke by default), then the report
 	@echo "make all: done (profile $(PROFILE)); figures in figures/, executed notebooks in $(BUILD)/"
 
 sweep-quantity: $(call NB,02_curation)  ## papermill sweep of notebook 08 over SIZES="20 40 80" (one executed notebook each)

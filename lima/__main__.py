@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("lima.judge.cli", "LLM judge: pairwise, absolute or helpfulness protocols"),
     "annotate": ("lima.annotate.cli", "human annotation web app (load, add-annotator, serve, export)"),
     "analyze": ("lima.analysis.cli", "win/tie/loss, agreement, length-controlled and Bradley-Terry tables"),
+    "report": ("lima.report", "the paper-vs-this-run table (Markdown + CSV) from every result present"),
     "notebook": ("lima.notebooks", "run a notebook with papermill (used by the Makefile)"),
 }
 

@@ -111,24 +111,24 @@ def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def _interpolate(node: Any, cfg: Mapping[str, Any], depth: int = 0) -> Any:
+def interpolate(node: Any, cfg: Mapping[str, Any], depth: int = 0) -> Any:
     """Replace `{paths.raw}`-style references in strings, so one `paths.root` override moves everything."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, cfg, depth) for k, v in node.items()}
+        return {k: interpolate(v, cfg, depth) for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, cfg, depth) for v in node]
+        return [interpolate(v, cfg, depth) for v in node]
     if isinstance(node, str) and _REF.search(node):
         if depth > 8:
             raise ConfigError(f"references nest too deep in {node!r}")
         out = _REF.sub(lambda m: str(_lookup(cfg, m.group(1))), node)
-        return _interpolate(out, cfg, depth + 1)
+        return interpolate(out, cfg, depth + 1)
     return node
 
 
 def load_profile(profile: str | os.PathLike[str] = "smoke", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     cfg = apply_overrides(_read_profile(profile), overrides)
     cfg.setdefault("profile", Path(profile).stem)
-    return _interpolate(cfg, cfg)
+    return interpolate(cfg, cfg)
 
 
 def parse_set_args(items: list[str] | None) -> dict[str, Any]:

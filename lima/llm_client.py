@@ -91,6 +91,9 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (only an OS crash can lose the last commits), and a
+        # full fsync per answer would serialise a concurrent judge run on the disk.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, "
                            "response TEXT NOT NULL, created REAL NOT NULL)")
         self._conn.commit()
@@ -193,7 +196,7 @@ class LLMClient:
                     cost=usage.get("prompt_tokens", 0) / 1000 * self.endpoint.price_prompt_per_1k
                     + usage.get("completion_tokens", 0) / 1000 * self.endpoint.price_completion_per_1k)
         if self.cache is not None:
-            self.cache.put(key, self.endpoint.model, asdict(result))
+            await asyncio.to_thread(self.cache.put, key, self.endpoint.model, asdict(result))
         return result
 
     async def _with_retries(self, client: Any, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:

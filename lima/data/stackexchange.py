@@ -5,22 +5,28 @@ a site folder holding `Posts.xml`, or a folder of any of these. The site is the 
 (`coffee` → `coffee.stackexchange.com`), which is also what the URL and the curation site groups use.
 
 Memory stays flat on Stack Overflow's ~100 GB Posts.xml because nothing holds all bodies:
-1. pass 1 scans the raw bytes for answer rows (`PostTypeId="2"`) and keeps only integers: for each question id the
-   best answer's (score, id). Attribute values in the dump are entity-escaped, so a literal `"` — and therefore a
-   literal `PostTypeId="2"` — can never occur inside a Body; the scan runs at memory speed.
-2. pass 2 streams the XML with lxml `iterparse`, clearing each element and deleting its previous siblings, and
-   emits question + best answer; a question body is held only while its best answer is still ahead (answers
-   normally follow their question), and vice versa.
+1. pass 1 scans the raw bytes (`_scan`) and keeps only integers: per question id the best answer's (score, id,
+   byte range) and each question row's byte range, plus the row counts. It also checks the file's structure,
+   because pass 2 does not parse every row.
+2. pass 2 parses only the wanted rows (questions with a kept answer, and those answers) by byte range with lxml,
+   in file order, and emits question + best answer. lxml's entity handling thus stays exactly as before.
+Files outside the plain dump layout (other encodings, mixed content, truncation, bad bytes...) take the old,
+slower path: lxml `iterparse` over every row, which also raises the exact error with its position.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import heapq
 import logging
+import os
 import re
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +37,15 @@ from lima.io import InputError, write_jsonl
 log = logging.getLogger(__name__)
 
 FABRICATED_IDS = frozenset({1000000001, 1000000010})   # planted in the 2025-06-30 dumps; never real posts
-_ANSWER_MARK = (b'PostTypeId="2"', b"PostTypeId='2'")
-_CHUNK = 32 << 20
+_CHUNK = 1 << 20   # larger blocks only add page faults and copying
+_WS = b" \t\r\n"
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?\s*(<\?xml\s[^<>]*\?>)?\s*(?:<!DOCTYPE\s+posts\s*>)?\s*<posts\s*>")
+_OTHER_ENCODING = re.compile(rb"""encoding\s*=\s*["'](?!utf-?8["'])""", re.IGNORECASE)
+_HEAD = re.compile(rb'<row\s+Id="(\d+)"\s+PostTypeId="(\d+)"(?:\s+AcceptedAnswerId="\d*")?'   # the dumps' order
+                   rb'(?:\s+ParentId="(\d+)")?(?:\s+CreationDate="[^"]*")?(?:\s+Score="(-?\d+)")?')
+_END = re.compile(rb"</posts\s*>\s*")
+_PARSER = etree.XMLParser(huge_tree=True, no_network=True)
+_ROW_COUNTS = ("rows", "questions", "answers", "other_post_types", "skipped_malformed", "skipped_fabricated")
 
 
 def site_host(name: str) -> str:
@@ -99,39 +112,140 @@ def _int_attr(buf: bytes, name: bytes, start: int, end: int) -> int | None:
     return None
 
 
-def best_answers(path: Path, min_answer_score: int | None = None) -> dict[int, tuple[int, int]]:
-    """Pass 1: question id → (score, answer id) of its top answer; integers only (ties: the earlier answer)."""
-    best: dict[int, tuple[int, int]] = {}
-    floor = min_answer_score if min_answer_score is not None else -(1 << 62)
+def _as_int(value: str | bytes | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Plan:
+    """What pass 1 learnt: integers only (best answer and byte range per question), plus the row counts."""
+    best: dict[int, tuple[int, int, int, int]]   # question id → (score, answer id, row start, row end)
+    questions: array = field(default_factory=lambda: array("q"))   # (id, start, end) per question row, flat
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _better(best: dict[int, tuple[int, int, int, int]], parent: int, score: int, aid: int, span: tuple[int, int]) -> None:
+    old = best.get(parent)
+    if old is None or score > old[0] or (score == old[0] and aid < old[1]):   # ties: the earlier answer
+        best[parent] = (score, aid, *span)
+
+
+def _scan(path: Path, floor: int) -> _Plan | None:
+    """Pass 1 over raw bytes; None when the file is not in the plain dump layout (then lxml parses all of it).
+
+    Pass 2 parses only the rows recorded here, so this scan is also what guarantees the rest of the file is
+    well formed: a BOM/declaration/`<posts>` prolog, then only whitespace and self-closing `<row .../>` elements
+    without a stray `<`, valid UTF-8, and `</posts>` at the end. Attribute values in the dump are entity-escaped,
+    so a literal `"`, `<` or `>` never occurs inside one and the `find`s below run at memory speed. Anything
+    unusual (mixed content, `<row></row>`, other encodings, bad bytes, truncation) returns None, and the lxml
+    path then either copes or raises the exact error with its position.
+    """
+    plan = _Plan({}, counts=dict.fromkeys(_ROW_COUNTS, 0))
     with open(path, "rb") as handle:
-        carry = b""
+        buf = b""
+        while (m := _PROLOG.match(buf)) is None:
+            block = handle.read(_CHUNK)
+            if not block or len(buf) > 1 << 16:
+                return None
+            buf += block
+        if m[1] and _OTHER_ENCODING.search(m[1]):
+            return None
+        base, buf = m.end(), buf[m.end():]   # base: file offset of buf[0]
         while True:
             block = handle.read(_CHUNK)
-            buf = carry + block
-            done = 0   # everything before `done` is processed
-            for mark in _ANSWER_MARK:
-                pos = buf.find(mark)
-                while pos >= 0:
-                    start = buf.rfind(b"<row", 0, pos)
-                    end = buf.find(b">", pos)
-                    if end < 0:
-                        break
-                    aid = _int_attr(buf, b"Id", start, end)
-                    parent = _int_attr(buf, b"ParentId", start, end)
-                    score = _int_attr(buf, b"Score", start, end)
-                    if (aid is not None and parent is not None and score is not None and score >= floor
-                            and aid not in FABRICATED_IDS and parent not in FABRICATED_IDS):
-                        old = best.get(parent)
-                        if old is None or score > old[0] or (score == old[0] and aid < old[1]):
-                            best[parent] = (score, aid)
-                    done = max(done, end)
-                    pos = buf.find(mark, end)
+            buf += block
+            if (scanned := _scan_rows(buf, base, floor, plan)) is None:
+                return None
+            done, ended = scanned
+            if not buf.isascii():
+                try:
+                    codecs.utf_8_decode(memoryview(buf)[:done], "strict", True)
+                except UnicodeDecodeError:
+                    return None
+            if ended:
+                tail = buf[done:] + handle.read(1 << 16)
+                return plan if _END.fullmatch(tail) and not handle.read(1) else None
             if not block:
-                break
-            # keep the last (possibly incomplete) row for the next block
-            cut = buf.rfind(b"<row", done)
-            carry = buf[cut:] if cut >= 0 else buf[max(done, len(buf) - 3):]   # a "<ro" split across blocks
-    return best
+                return None   # truncated: no `</posts>`
+            base, buf = base + done, buf[done:]
+
+
+def _scan_rows(buf: bytes, base: int, floor: int, plan: _Plan) -> tuple[int, bool] | None:
+    """Count and record the complete rows in buf; returns (where the rest starts, whether that is `</posts`)."""
+    find, startswith, head_at = buf.find, buf.startswith, _HEAD.match
+    best, questions, counts = plan.best, plan.questions, plan.counts
+    n_rows = n_questions = n_answers = 0
+    i = 0
+    try:
+        while (lt := find(b"<", i)) >= 0:
+            if buf[i:lt].strip(_WS):
+                return None
+            if (gt := find(b">", lt)) < 0:
+                break   # an incomplete row waits for the next block
+            if startswith(b"</posts", lt):
+                return lt, True
+            if not startswith(b"<row", lt) or buf[lt + 4] not in _WS or buf[gt - 1] != 47 or find(b"<", lt + 1, gt) >= 0:
+                return None   # 47 == "/"
+            i = gt + 1
+            n_rows += 1
+            if (head := head_at(buf, lt)) is not None:
+                pid, ptype, parent, score = int(head[1]), head[2], head[3], head[4]
+            else:   # another attribute order: let lxml read this one row
+                try:
+                    attrib = etree.fromstring(buf[lt:i], _PARSER).attrib
+                except etree.XMLSyntaxError:
+                    return None
+                pid, ptype, parent, score = (_as_int(attrib.get("Id")), attrib.get("PostTypeId"),
+                                             attrib.get("ParentId"), attrib.get("Score"))
+                ptype = ptype.encode() if ptype is not None else None
+            if pid is None or ptype is None:
+                counts["skipped_malformed"] += 1
+            elif pid in FABRICATED_IDS:
+                counts["skipped_fabricated"] += 1
+            elif ptype == b"1":
+                n_questions += 1
+                questions.extend((pid, base + lt, base + i))
+            elif ptype == b"2":
+                n_answers += 1
+                parent = _as_int(parent) if parent is not None or head is None else _int_attr(buf, b"ParentId", lt, gt)
+                score = _as_int(score) if score is not None or head is None else _int_attr(buf, b"Score", lt, gt)
+                if parent is not None and score is not None and score >= floor and parent not in FABRICATED_IDS:
+                    _better(best, parent, score, pid, (base + lt, base + i))
+            else:
+                counts["other_post_types"] += 1
+        else:
+            if buf[i:].strip(_WS):
+                return None
+            i = len(buf)
+    finally:
+        counts["rows"] += n_rows
+        counts["questions"] += n_questions
+        counts["answers"] += n_answers
+    return i, False
+
+
+def _best_by_parsing(path: Path, floor: int) -> dict[int, tuple[int, int]]:
+    """Pass 1 for files outside the plain dump layout: slower, but lxml raises on anything malformed."""
+    best: dict[int, tuple[int, int, int, int]] = {}
+    for elem in iter_rows(path):
+        a = elem.attrib
+        aid, parent, score = _as_int(a.get("Id")), _as_int(a.get("ParentId")), _as_int(a.get("Score"))
+        if (a.get("PostTypeId") == "2" and aid is not None and parent is not None and score is not None
+                and score >= floor and aid not in FABRICATED_IDS and parent not in FABRICATED_IDS):
+            _better(best, parent, score, aid, (0, 0))
+    return {qid: value[:2] for qid, value in best.items()}
+
+
+def best_answers(path: Path, min_answer_score: int | None = None) -> dict[int, tuple[int, int]]:
+    """Pass 1: question id → (score, answer id) of its top answer; integers only (ties: the earlier answer)."""
+    floor = min_answer_score if min_answer_score is not None else -(1 << 62)
+    plan = _scan(path, floor)
+    if plan is None:
+        return _best_by_parsing(path, floor)
+    return {qid: value[:2] for qid, value in plan.best.items()}
 
 
 def _tags(raw: str | None) -> list[str]:
@@ -158,6 +272,36 @@ def _author(site: str, attrib: Any) -> str | None:
     return attrib.get("OwnerDisplayName")
 
 
+def _line_col(path: Path, offset: int) -> tuple[int, int]:
+    """1-based line and column of a byte offset; only computed when reporting an error."""
+    line, last_nl, done = 1, -1, 0
+    with open(path, "rb") as handle:
+        while done < offset and (block := handle.read(min(_CHUNK, offset - done))):
+            line += block.count(b"\n")
+            if (nl := block.rfind(b"\n")) >= 0:
+                last_nl = done + nl
+            done += len(block)
+    return line, offset - last_nl
+
+
+def _targeted_rows(path: Path, plan: _Plan) -> Iterator[Any]:
+    """Pass 2 of the fast path: parse only the wanted rows, read by byte range in file order."""
+    q = plan.questions
+    wanted_q = ((q[k + 1], q[k + 2]) for k in range(0, len(q), 3) if q[k] in plan.best)
+    answers = sorted((start, end) for _, _, start, end in plan.best.values())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, end in heapq.merge(wanted_q, answers):
+            try:
+                yield etree.fromstring(os.pread(fd, end - start, start), _PARSER).attrib
+            except etree.XMLSyntaxError as err:
+                line, col = _line_col(path, start)
+                col += (err.position[1] - 1) if err.position else 0
+                raise InputError(f"{path}: line {line}, column {col}: malformed XML ({err.msg})") from None
+    finally:
+        os.close(fd)
+
+
 def iter_rows(path: Path) -> Iterator[Any]:
     """Stream `<row>` elements with flat memory; XML errors become InputError naming file, line and column."""
     context = etree.iterparse(str(path), events=("end",), tag="row", huge_tree=True)   # no network, no DTD load
@@ -176,14 +320,25 @@ def iter_rows(path: Path) -> Iterator[Any]:
 
 def iter_pairs(site: str, path: Path, stats: dict[str, int],
                min_answer_score: int | None = None) -> Iterator[dict[str, Any]]:
-    """Pass 2: yield question + top answer rows for one site's Posts.xml."""
-    best = best_answers(path, min_answer_score)
-    wanted = {aid: qid for qid, (_, aid) in best.items()}
+    """Pass 2: yield question + top answer rows for one site's Posts.xml.
+
+    A question body is held only while its best answer is still ahead (answers normally follow their question),
+    and vice versa. On the fast path pass 1 already counted every row, so only the wanted rows come here.
+    """
+    floor = min_answer_score if min_answer_score is not None else -(1 << 62)
+    plan = _scan(path, floor)
+    if plan is None:
+        log.info("%s: not in the plain dump layout; parsing every row with lxml", path)
+        best, rows, count = _best_by_parsing(path, floor), (e.attrib for e in iter_rows(path)), True
+    else:
+        best, rows, count = plan.best, _targeted_rows(path, plan), False
+        for key, value in plan.counts.items():
+            stats[key] += value
+    wanted = {value[1]: qid for qid, value in best.items()}
     pending_q: dict[int, dict[str, Any]] = {}
     pending_a: dict[int, dict[str, Any]] = {}
-    for elem in iter_rows(path):
-        stats["rows"] += 1
-        a = elem.attrib
+    for a in rows:
+        stats["rows"] += count
         try:
             pid, ptype = int(a["Id"]), a["PostTypeId"]
         except (KeyError, ValueError):
@@ -193,7 +348,7 @@ def iter_pairs(site: str, path: Path, stats: dict[str, int],
             stats["skipped_fabricated"] += 1
             continue
         if ptype == "1":
-            stats["questions"] += 1
+            stats["questions"] += count
             if pid not in best:
                 continue
             if "Title" not in a or "Body" not in a:
@@ -208,7 +363,7 @@ def iter_pairs(site: str, path: Path, stats: dict[str, int],
             else:
                 yield _pair(site, pid, q, answer)
         elif ptype == "2":
-            stats["answers"] += 1
+            stats["answers"] += count
             qid = wanted.get(pid)
             if qid is None:
                 continue
@@ -223,7 +378,7 @@ def iter_pairs(site: str, path: Path, stats: dict[str, int],
             else:
                 yield _pair(site, qid, q, answer)
         else:
-            stats["other_post_types"] += 1
+            stats["other_post_types"] += count
     stats["unjoined"] += len(pending_q) + len(pending_a)
 
 

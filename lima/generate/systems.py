@@ -59,14 +59,14 @@ def systems_file(cfg: dict[str, Any]) -> Path:
 
 def load_systems(cfg: dict[str, Any], path: str | os.PathLike[str] | None = None) -> dict[str, SystemSpec]:
     """All declared systems, `{paths.*}` / `{model.*}` references filled in from the profile."""
-    from lima.config import _interpolate
+    from lima.config import interpolate
 
     path = Path(path) if path else systems_file(cfg)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {err}") from None
-    rows = _interpolate(data.get("systems") or {}, cfg)
+    rows = interpolate(data.get("systems") or {}, cfg)
     out = {}
     for name, row in rows.items():
         spec = from_dict(SystemSpec, {**row, "name": name}, where=f"{path.name}:{name}")
