@@ -1,0 +1,69 @@
+"""Fine-tuning with the LIMA recipe (paper §3): full fine-tune, LoRA or QLoRA, on one CPU or many GPUs.
+
+`finetune(cfg, train_file)` is the one entry point the notebooks, the CLI and `accelerate launch` share.
+The `train:` section of a profile is read into `TrainConfig`; every number of the paper lives in
+`configs/paper.yaml`, the smoke profile only scales them down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass
+class TrainConfig:
+    method: Literal["full", "lora", "qlora"] = "full"
+    epochs: int = 15
+    learning_rate: float = 1e-5
+    final_learning_rate: float = 1e-6          # linear decay over all optimiser steps, no warm-up
+    warmup_steps: int = 0                      # the paper uses none; kept so a sweep can state it
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    weight_decay: float = 0.1
+    batch_size: int = 32                       # examples per optimiser step (the paper's batch)
+    micro_batch_size: int = 1                  # rows per forward pass; accumulation = the rest
+    max_length: int = 2048                     # tokens per example (trimmed at the end) and per packed row
+    loss_on: Literal["assistant", "all"] = "assistant"
+    packing: bool = True                       # exact: no attention across examples
+    residual_dropout: float = 0.3              # rate at the top layer, 0.0 at the bottom
+    save_epochs: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9, 10])
+    save_final: bool = True                    # also save the last epoch (needed by select: last)
+    save_every_steps: int | None = None        # mid-epoch resume points (checkpoint-step-N, latest kept)
+    save_optimizer: bool = True                # optimiser + RNG state beside each checkpoint (resume)
+    select: str = "best_dev_quality"           # last | best_dev_quality | epoch:N
+    select_epochs: list[int] = field(default_factory=lambda: [5, 10])  # inclusive window (paper: 5–10)
+    dev_quality: str | None = None             # "module:function" (cfg, checkpoint_dir, dev_rows) -> float
+    max_grad_norm: float | None = 1.0          # (ours) the paper does not say; null disables clipping
+    max_steps: int | None = None               # stop early (tests, quick looks); schedule still spans all
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                     "gate_proj", "up_proj", "down_proj"])
+    log_every_steps: int = 1
+    tensorboard: bool = True
+    progress: bool = True
+    num_threads: int | None = None             # torch CPU threads (None = torch's default)
+    seed: int = 42
+
+
+def finetune(cfg: dict[str, Any], train_file: str | Path, run_name: str = "lima",
+             dev_file: str | Path | None = None, *, resume: str | Path | None = None,
+             dev_quality: Callable[..., float | None] | None = None,
+             callbacks: list[Callable[[dict[str, Any]], None]] | None = None) -> Path:
+    """Run the recipe from a loaded profile; writes `{models}/<run_name>/` and returns the selected checkpoint.
+
+    `dev_file` defaults to `{processed}/dev.jsonl` when it exists. `dev_quality` (or `train.dev_quality`)
+    scores a checkpoint for the selection rule; `callbacks` receive every step's log record (tests use them
+    to interrupt a run).
+    """
+    from lima.train.loop import run
+
+    return run(cfg, train_file, run_name=run_name, dev_file=dev_file, resume=resume, dev_quality=dev_quality,
+               callbacks=callbacks)
+
+
+__all__ = ["TrainConfig", "finetune"]
