@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ENV_STAMP := $(VENV)/.lima-installed
 BUILD := build/notebooks/$(PROFILE)
 RUN_NB := $(PY) -m lima notebook
-SIZES ?= 20 40 80
+SIZES ?= $(shell test -x $(PY) && $(PY) -m lima.ablations.quantity --profile $(PROFILE))
 PYTEST_ARGS ?=
 
 COMMON := lima/config.py lima/io.py lima/notebooks.py configs/$(PROFILE).yaml configs/paper.yaml $(ENV_STAMP)
@@ -39,18 +39,18 @@ $(call NB,02_curation): notebooks/02_curation.ipynb $(call NB,01_data_collection
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,03_finetune): notebooks/03_finetune.ipynb $(call NB,02_curation) $(call src,train) lima/model.py
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,04_generation): notebooks/04_generation.ipynb $(call NB,03_finetune) $(call src,generate) lima/serve.py configs/systems.yaml
+$(call NB,04_generation): notebooks/04_generation.ipynb $(call NB,03_finetune) $(call src,generate) lima/serve.py lima/llm_client.py configs/systems.yaml
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,05_preference_eval): notebooks/05_preference_eval.ipynb $(call NB,04_generation) $(call src,judge) $(call src,analysis)
+$(call NB,05_preference_eval): notebooks/05_preference_eval.ipynb $(call NB,04_generation) $(call src,judge) $(call src,analysis) lima/llm_client.py
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,06_figures): notebooks/06_figures.ipynb $(call NB,05_preference_eval) $(call src,figures) lima/report.py lima/resources/paper_results.yaml
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,07_ablation_diversity_quality): notebooks/07_ablation_diversity_quality.ipynb $(call NB,06_figures) $(call src,ablations)
+$(call NB,07_ablation_diversity_quality): notebooks/07_ablation_diversity_quality.ipynb $(call NB,06_figures) $(call src,ablations) $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
-$(call NB,08_ablation_quantity): notebooks/08_ablation_quantity.ipynb $(call NB,07_ablation_diversity_quality) $(call src,ablations)
-	$(MAKE) --no-print-directory sweep-quantity PROFILE=$(PROFILE) SIZES="$(SIZES)"
+$(call NB,08_ablation_quantity): notebooks/08_ablation_quantity.ipynb $(call NB,07_ablation_diversity_quality) $(call src,ablations) $(call src,figures)
+	$(MAKE) --no-print-directory sweep-quantity PROFILE=$(PROFILE) $(if $(filter command line,$(origin SIZES)),SIZES="$(SIZES)")
 	$(RUN_NB) $< $@ -p profile=$(PROFILE) -p mode=aggregate
-$(call NB,09_multiturn): notebooks/09_multiturn.ipynb $(call NB,08_ablation_quantity) $(call src,ablations)
+$(call NB,09_multiturn): notebooks/09_multiturn.ipynb $(call NB,08_ablation_quantity) $(call src,ablations) $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,10_superficial_alignment): notebooks/10_superficial_alignment.ipynb $(call NB,09_multiturn) lima/superficial.py $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
@@ -69,13 +69,12 @@ report: $(REPORT)  ## the paper-vs-this-run table (Markdown + CSV) from every re
 all: $(REPORT)  ## everything: environment, then notebooks 01–10 on PROFILE (smoke by default), then the report
 	@echo "make all: done (profile $(PROFILE)); figures in figures/, executed notebooks in $(BUILD)/"
 
-sweep-quantity: $(call NB,02_curation)  ## papermill sweep of notebook 08 over SIZES="20 40 80" (one executed notebook each)
-	@for n in $(SIZES); do \
-	  out=$(BUILD)/08_ablation_quantity/size_$$n.ipynb; \
-	  if [ -f $$out ] && [ $$out -nt notebooks/08_ablation_quantity.ipynb ] && [ $$out -nt $(BUILD)/02_curation.ipynb ]; then \
-	    echo "sweep-quantity: size $$n is up to date"; continue; fi; \
-	  $(RUN_NB) notebooks/08_ablation_quantity.ipynb $$out -p profile=$(PROFILE) -p mode=train -p size=$$n || exit 1; \
-	done
+SWEEP = $(foreach n,$(SIZES),$(BUILD)/08_ablation_quantity/size_$(n).ipynb)
+$(BUILD)/08_ablation_quantity/size_%.ipynb: notebooks/08_ablation_quantity.ipynb $(call NB,07_ablation_diversity_quality) $(call src,ablations) $(call src,train) $(call src,generate) $(call src,judge)
+	$(RUN_NB) $< $@ -p profile=$(PROFILE) -p mode=train -p size=$*
+
+sweep-quantity: $(SWEEP)  ## papermill sweep of notebook 08, one executed notebook per size (SIZES="…", default: the profile's)
+	@echo "sweep-quantity: sizes $(SIZES) done"
 
 test: $(ENV_STAMP)  ## the test-suite (the command CI runs)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -128,6 +128,10 @@ def interpolate(node: Any, cfg: Mapping[str, Any], depth: int = 0) -> Any:
 def load_profile(profile: str | os.PathLike[str] = "smoke", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     cfg = apply_overrides(_read_profile(profile), overrides)
     cfg.setdefault("profile", Path(profile).stem)
+    paths = cfg.get("paths")
+    if isinstance(paths, dict) and "root" in paths:
+        # absolute, so a notebook (cwd notebooks/) and the Makefile (cwd repo root) mean the same folders
+        paths["root"] = str(resolve(str(paths["root"])))
     return interpolate(cfg, cfg)
 
 

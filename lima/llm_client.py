@@ -169,7 +169,7 @@ class LLMClient:
     async def achat(self, messages: Sequence[dict[str, Any]], *, temperature: float = 0.0, top_p: float = 1.0,
                     max_tokens: int = 512, seed: int | None = None, logprobs: bool = False,
                     top_logprobs: int | None = None, stop: str | list[str] | None = None,
-                    cache_extra: Any = None) -> ChatResult:
+                    extra_body: dict[str, Any] | None = None, cache_extra: Any = None) -> ChatResult:
         params: dict[str, Any] = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         if seed is not None:
             params["seed"] = seed
@@ -179,6 +179,8 @@ class LLMClient:
                 params["top_logprobs"] = int(top_logprobs)
         if stop:
             params["stop"] = stop
+        if extra_body:                                   # server extensions, e.g. vLLM's guided_choice
+            params["extra_body"] = dict(extra_body)
         messages = [dict(m) for m in messages]
         key = cache_key(self.endpoint.model, messages, params, cache_extra)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:

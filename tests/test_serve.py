@@ -83,3 +83,30 @@ def test_concurrent_requests_are_served(server: str) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(call, range(6))) == [200] * 6
+
+
+def test_guided_choice_scores_each_choice_by_its_full_log_probability(client: openai.OpenAI,
+                                                                      tiny_model_dir) -> None:  # noqa: F811
+    import torch
+
+    from lima.model import load_model
+
+    choices = ["A", "B", "neither"]
+    out = client.chat.completions.create(model="tiny-lima", messages=MSG, temperature=0, logprobs=True,
+                                         top_logprobs=3, extra_body={"guided_choice": choices})
+    assert out.choices[0].message.content in choices
+    tops = {t.token: t.logprob for t in out.choices[0].logprobs.content[0].top_logprobs}
+    assert set(tops) == set(choices) and sum(math.exp(v) for v in tops.values()) == pytest.approx(1.0, abs=1e-5)
+    # the same numbers by hand: log p(choice | prompt) summed over the choice's tokens, normalised
+    model, tok = load_model(tiny_model_dir)
+    prompt = tok(tok.apply_chat_template(MSG, tokenize=False), add_special_tokens=False)["input_ids"]
+    raw = []
+    with torch.no_grad():
+        for c in choices:
+            ids = tok(c, add_special_tokens=False)["input_ids"]
+            logp = model(input_ids=torch.tensor([prompt + ids])).logits[0].log_softmax(-1)
+            raw.append(sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(ids)))
+    expected = torch.tensor(raw).log_softmax(0).tolist()
+    for c, lp in zip(choices, expected, strict=True):
+        assert tops[c] == pytest.approx(lp, abs=1e-4)
+    assert out.choices[0].message.content == choices[max(range(3), key=lambda i: expected[i])]

@@ -35,6 +35,7 @@ class JudgeConfig:
     both_orders: bool = True                  # judge (A,B) and (B,A); a verdict that flips is a tie
     logprobs: bool = False                    # ask for the label alone and read its top_logprobs
     top_logprobs: int = 20                    # OpenAI allows at most 20
+    guided_choice: bool = False               # logprob mode: constrain the reply to the labels (vLLM, lima serve)
     max_tokens: int = 512                     # text mode (reasoning, then the label line)
     logprob_max_tokens: int = 3               # logprob mode: the label (and maybe a leading space)
     temperature: float = 0.0

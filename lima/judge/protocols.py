@@ -15,7 +15,7 @@ from typing import Any
 
 from lima.config import resolve
 from lima.judge.parse import Parsed, parse_logprobs, parse_text
-from lima.judge.prompts import load_template
+from lima.judge.prompts import LABELS, load_template
 
 Row = dict[str, Any]
 
@@ -80,6 +80,8 @@ def _request(jc: Any, protocol: str, fields: dict[str, str], extra: dict[str, An
         req["seed"] = seed
     if mode == "logprobs":
         req.update(max_tokens=jc.logprob_max_tokens, logprobs=True, top_logprobs=jc.top_logprobs)
+        if jc.guided_choice:
+            req["extra_body"] = {"guided_choice": list(LABELS[protocol])}
     else:
         req["max_tokens"] = jc.max_tokens
     return req
