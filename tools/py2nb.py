@@ -34,5 +34,6 @@ def convert(text: str) -> nbformat.NotebookNode:
 
 if __name__ == "__main__":
     src, dst = sys.argv[1], sys.argv[2]
-    nbformat.write(convert(open(src, encoding="utf-8").read()), dst)
+    with open(src, encoding="utf-8") as handle:
+        nbformat.write(convert(handle.read()), dst)
     print(f"wrote {dst}")
