@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,11 @@ def main(argv: list[str], prog: str) -> int:
     for item in args.param:
         key, _, raw = item.partition("=")
         params[key] = yaml.safe_load(raw)
+    start = time.perf_counter()
     try:
         run_notebook(args.source, args.output, params, args.timeout)
     except NotebookFailed as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-    print(f"ran {args.source} -> {args.output}")
+    print(f"ran {args.source} -> {args.output} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -21,6 +21,7 @@ def _dialogue(i: int, users: list[str], split: str = "train") -> dict:
 
 
 def _setup(root: Path, held_out: bool = False, **ablations) -> dict:
+    ablations.setdefault("multiturn_scripts", None)            # the authored-dialogue fallbacks
     cfg = make_cfg(root, **ablations)
     authored = [_dialogue(0, ["hi", "more", "why"]), _dialogue(1, ["plan a trip", "cheaper"]),
                 {"id": "authored:x", "split": "train", "group": "A", "tags": [],
@@ -107,3 +108,16 @@ def test_missing_lima_model_is_a_clear_error(tmp_path):
     (Path(cfg["paths"]["models"]) / "lima" / "selected.json").unlink()
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         multiturn.run(cfg, FakeStages().stages())
+
+
+def test_held_out_script_file_comes_first_and_is_never_training_data(tmp_path):
+    scripts_file = tmp_path / "scripts.jsonl"
+    scripts_file.write_text('{"id": "s1", "user_turns": ["a", "b"]}\n{"id": "s2", "user_turns": ["c"]}\n'
+                            '{"id": "s3", "user_turns": ["d"]}\n')
+    cfg = _setup(tmp_path, multiturn_scripts=str(scripts_file), multiturn_conversations=2)
+    scripts, overlap = multiturn.conversation_scripts(cfg)
+    assert overlap is False
+    assert [(s["id"], s["user_turns"]) for s in scripts] == [("s1", ["a", "b"]), ("s2", ["c"])]
+    train_users = {m["content"] for r in read_jsonl(Path(cfg["paths"]["interim"]) / "authored.jsonl")
+                   for m in r["messages"] if m["role"] == "user"}
+    assert not train_users & {"a", "b", "c"}

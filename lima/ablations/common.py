@@ -37,6 +37,7 @@ class AblationConfig:
     quantity_sizes: list[int] = field(default_factory=lambda: [2000, 4000, 8000, 16000, 32000])  # Fig. 6
     multiturn_dialogues: int = 30           # Fig. 7: dialogue chains added to the training set
     multiturn_conversations: int = 10       # Fig. 7: conversations driven per condition (paper: 10 live chats)
+    multiturn_scripts: str | None = None    # held-out user-turn scripts (JSONL {id, user_turns}); None: authored dialogues
     epochs: int | None = None               # (ours) None: the recipe's train.epochs
     max_length: int | None = None           # (ours) None: the recipe's train.max_length
     multiturn_epochs: int | None = None     # (ours) epochs of `lima_multiturn`; None: LIMA's own train.epochs

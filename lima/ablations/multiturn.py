@@ -38,9 +38,18 @@ def transcripts_path(cfg: dict[str, Any]) -> Path:
 def conversation_scripts(cfg: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """User-turn scripts from the authored dialogues, and whether they are also training dialogues.
 
-    Held-out (dev/test) dialogues are used when the authored file has any; otherwise the training dialogues
-    are, which flatters the "+ dialogues" model (it has seen these user turns) — the caller reports that.
+    The paper chatted live with the models; we replay scripted user turns. Held-out scripts
+    (`ablations.multiturn_scripts`, user turns only, never trained on) come first; otherwise held-out (dev/test)
+    authored dialogues; otherwise the training dialogues, which flatters the "+ dialogues" model (it has seen
+    these user turns) — the caller reports that.
     """
+    limit = ablation_config(cfg).multiturn_conversations
+    if script_file := ablation_config(cfg).multiturn_scripts:
+        scripts = [{"id": r.get("id"), "split": r.get("split", "test"), "user_turns": list(r["user_turns"])}
+                   for r in read_jsonl(resolve(script_file)) if r.get("user_turns")]
+        if not scripts:
+            raise InputError(f"{script_file}: no rows with 'user_turns'")
+        return scripts[:limit], False
     path = path_of(cfg, "interim") / "authored.jsonl"
     rows = [r for r in read_jsonl(path) if "multi_turn" in (r.get("tags") or [])]
     held_out = [r for r in rows if r.get("split") != "train"]
@@ -53,7 +62,6 @@ def conversation_scripts(cfg: dict[str, Any]) -> tuple[list[dict[str, Any]], boo
     if not scripts:
         raise InputError(f"{path}: no authored rows tagged 'multi_turn' with a user turn; "
                          "the multi-turn ablation needs scripted conversations")
-    limit = ablation_config(cfg).multiturn_conversations
     return scripts[:limit], overlap
 
 
