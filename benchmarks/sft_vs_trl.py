@@ -1,19 +1,38 @@
-"""Fine-tuning throughput: our trainer vs TRL's SFTTrainer vs a bare loop, same tiny Llama, data and batch, CPU.
+"""Fine-tuning throughput: our trainer vs TRL's SFTTrainer vs a bare loop, on the project's own smoke data, CPU.
 
-(a) ours: `lima.train.finetune` (packing, loss at trainable positions only, exact normalisation);
-(b) TRL SFTTrainer on prompt–completion data (loss on the completion = assistant turn + EOT) at its fastest
-    exact CPU setting: the standard transformers loss (the fused-lm-head path is ~2x slower on CPU), no
-    gradient checkpointing, bf16 off explicitly (fp32 like ours), the faster of no-packing and `bfd`;
-(c) the limit: a bare forward/backward/AdamW loop over our pre-built packed micro-batches.
-Every optimiser step holds all 32 examples, so step 1's loss is the same number for every exact contestant
-(dropout off). Throughput = trainable (assistant) tokens per second of training steps. One thread each,
-so the shared machine's load hurts everyone alike. Writes benchmarks/results/sft_vs_trl.json.
+Data: the curated smoke `train.jsonl`, built here by the pipeline itself (synthetic dumps → collection →
+curation in a temp `paths.root`), so its defining property is LIMA's: a very wide spread of lengths (long
+wikiHow / Stack Exchange answers next to short SNI outputs), many trimmed at the profile's max_length.
+Model: the smoke profile's tiny Llama + locally trained tokenizer (built from the interim corpus by
+`ensure_base`, briefly pre-trained), EOT added once and saved; every contestant starts from that directory.
+Recipe: the smoke profile's effective batch (8 examples per optimiser step), max_length 512, EPOCHS epochs,
+dropout off (so step 1 is deterministic), no gradient clipping anywhere, 1 torch thread for everyone.
+
+Contestants, each run in both precisions (fp32, and bf16 autocast with fp32 master weights — the mechanism
+`bf16=True` gives TRL on CPU; our trainer's own autocast is CUDA-only, so here its call is wrapped in the
+same `torch.autocast("cpu", bfloat16)`):
+(a) ours: `lima.train.finetune` unchanged (packing, micro-batch 4 rows, loss at trainable positions only);
+(b) TRL SFTTrainer on prompt–completion rows (loss on assistant turn + EOT) at its fastest *exact* CPU
+    setting: the standard transformers loss (its default fused-lm-head path is ~2x slower on CPU), gradient
+    checkpointing off, bf16 set explicitly; tried with no packing at micro-batch 1/2/4/8 (accumulation
+    keeps 8 examples per step, fed in exactly our example order) and with `bfd` packing at micro-batch
+    1/2/4 (accumulation keeps ~the same tokens per step); the fastest is the baseline;
+(c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built.
+Throughput = trainable (assistant + EOT) tokens per second of training (ours: the sum of its per-step
+times; TRL: `train_runtime`; bare: the loop). Headline precision: the one where the bare loop is fastest
+(a property of the hardware, not of any contestant). Equal-loss check: step 1 holds the same 8 examples
+for ours and TRL without packing, so their step-1 losses must agree (bfd regroups examples, so its step 1
+is a different batch). Writes benchmarks/results/sft_vs_trl.json.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
-import random
+import math
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,90 +40,134 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-N_EXAMPLES, BATCH, MICRO, EPOCHS, MAX_LEN = 32, 32, 4, 4, 512
-WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "over", "mat", "hill", "and", "then", "to", "find", "some", "fish", "rice", "water", "boil", "wait", "minutes", "why", "sky", "blue", "because", "light", "scatters", "how", "do", "i", "cook", "answer", "first", "second", "finally", "note", "that", "this", "is"]
+EPOCHS, BATCH, MICRO, MAX_LEN, SEED, LR = 2, 8, 4, 512, 42, 1e-3
+PRETRAIN_STEPS = 30                   # weights barely matter for speed; a short pre-training keeps set-up short
+PRECISIONS = ("float32", "bfloat16")
+TRL_NONE_MICRO, TRL_BFD_MICRO = (1, 2, 4, 8), (1, 2, 4)
+TOLERANCE = {"float32": 1e-5, "bfloat16": 2e-2}     # relative step-1 loss difference still called equal
 
 
-def conversations(seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    text = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
-    return [{"id": f"b{i}", "messages": [{"role": "user", "content": text(rng.randint(5, 40)) + "?"},
-                                         {"role": "assistant", "content": text(rng.randint(40, 300)) + "."}]}
-            for i in range(N_EXAMPLES)]
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def main() -> None:
-    from lima.config import load_profile
-    from lima.io import write_jsonl
-    from lima.model import SmokeModelConfig, add_eot_token, build_smoke_base, load_model
-    from lima.train import finetune
-    from lima.train.checkpoints import token_loss_sum
-    from lima.train.data import encode_all, packing_efficiency, plan_step, step_token_count
+def amp(precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bfloat16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
-    torch.set_num_threads(1)
-    tmp = Path(tempfile.mkdtemp(prefix="sft_vs_trl-"))
-    rows = conversations()
-    write_jsonl(tmp / "train.jsonl", rows)
-    smoke = SmokeModelConfig(pretrain_steps=0)                     # the smoke profile's tiny Llama, random init
-    base = build_smoke_base(smoke, [" ".join(WORDS)] * 50 + [m["content"] for r in rows for m in r["messages"]],
-                            tmp / "base")
-    # one shared starting point: the base with EOT added, saved once (all contestants load it)
+
+def build_inputs(tmp: Path) -> tuple[dict, Path, Path, list[dict]]:
+    """The pipeline's own smoke train.jsonl and tiny Llama (+ EOT), in a temp root."""
+    from lima.config import load_profile, resolve
+    from lima.curation import curate
+    from lima.data import collect_all
+    from lima.data.synthetic import generate_dumps
+    from lima.io import read_jsonl
+    from lima.model import add_eot_token, load_model
+    from lima.train.base import ensure_base
+
+    cfg = load_profile("smoke", {"paths.root": str(tmp), "model.smoke.pretrain_steps": PRETRAIN_STEPS})
+    generate_dumps(cfg)
+    collect_all(cfg)
+    curate(cfg)
+    base = ensure_base(cfg)
     model, tok = load_model(base, "float32")
-    add_eot_token(tok, model)
-    model.save_pretrained(tmp / "start")
-    tok.save_pretrained(tmp / "start")
+    add_eot_token(tok, model, cfg["model"]["eot_token"])
     start = tmp / "start"
-    lr = 1e-5
+    model.save_pretrained(start)
+    tok.save_pretrained(start)
+    train = resolve(cfg["paths"]["processed"]) / "train.jsonl"
+    return cfg, train, start, read_jsonl(train)
 
-    # (a) ours
-    cfg = load_profile("smoke", {"paths.root": str(tmp), "model.base": str(start), "train.epochs": EPOCHS,
-                                 "train.batch_size": BATCH, "train.micro_batch_size": MICRO,
-                                 "train.max_length": MAX_LEN, "train.residual_dropout": 0.0,
-                                 "train.learning_rate": lr, "train.final_learning_rate": lr,
-                                 "train.save_epochs": [], "train.tensorboard": False, "train.progress": False,
-                                 "train.num_threads": 1, "train.max_grad_norm": None})
-    finetune(cfg, tmp / "train.jsonl", "ours", dev_file=tmp / "none.jsonl")
-    steps = [json.loads(x) for x in (tmp / "models/ours/metrics.jsonl").read_text().splitlines()]
+
+def run_ours(tmp: Path, train: Path, start: Path, precision: str) -> dict:
+    from lima.config import load_profile
+    from lima.train import finetune
+
+    cfg = load_profile("smoke", {"paths.root": str(tmp), "model.base": str(start), "model.dtype": precision,
+                                 "train.epochs": EPOCHS, "train.batch_size": BATCH,
+                                 "train.micro_batch_size": MICRO, "train.max_length": MAX_LEN,
+                                 "train.residual_dropout": 0.0, "train.learning_rate": LR,
+                                 "train.save_epochs": [], "train.save_optimizer": False,
+                                 "train.tensorboard": False, "train.progress": False, "train.num_threads": 1,
+                                 "train.max_grad_norm": None, "train.seed": SEED})
+    with amp(precision):
+        finetune(cfg, train, f"ours-{precision}", dev_file=tmp / "none.jsonl")
+    steps = [json.loads(x) for x in (tmp / f"models/ours-{precision}/metrics.jsonl").read_text().splitlines()]
     steps = [s for s in steps if "kind" not in s]
-    ours = sum(s["trainable_tokens"] for s in steps) / sum(s["seconds"] for s in steps)
-    loss_ours = steps[0]["loss"]
+    seconds = sum(s["seconds"] for s in steps)
+    trainable = sum(s["trainable_tokens"] for s in steps)
+    computed = sum(s["tokens"] / s["packing_efficiency"] for s in steps)
+    return {"tokens_per_s": trainable / seconds, "seconds": seconds, "loss": steps[0]["loss"],
+            "trainable_tokens": trainable, "optimizer_steps": len(steps),
+            "packing_efficiency": sum(s["tokens"] for s in steps) / computed}
 
-    # (c) the limit: the same micro-batches, pre-built, bare loop
+
+def run_limit(start: Path, examples: list, precision: str) -> dict:
+    """Bare loop: every step's micro-batches pre-built exactly as ours builds them; nothing else is timed."""
+    from lima.model import load_model
+    from lima.train.checkpoints import token_loss_sum
+    from lima.train.data import plan_step, step_token_count
+    from lima.train.loop import epoch_order
+
     model, tok = load_model(start, "float32")
+    model.config.use_cache = False
     model.train()
-    examples = encode_all(tok, rows, MAX_LEN, "assistant")
-    batches = plan_step(examples, True, MICRO, MAX_LEN, tok.pad_token_id)
-    n_trainable = step_token_count(batches)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    steps = []
+    for epoch in range(EPOCHS):
+        order = epoch_order(len(examples), SEED, epoch)
+        for k in range(math.ceil(len(examples) / BATCH)):
+            batches = plan_step([examples[i] for i in order[k * BATCH:(k + 1) * BATCH]], True, MICRO, MAX_LEN,
+                                tok.pad_token_id)
+            steps.append((batches, step_token_count(batches)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.95), foreach=True)
+    first = None
     t0 = time.perf_counter()
-    for _ in range(EPOCHS):
+    for batches, n_trainable in steps:
+        total = 0.0
         for b in batches:
-            (token_loss_sum(model, b) / n_trainable).backward()
+            with amp(precision):
+                loss = token_loss_sum(model, b)
+            (loss / n_trainable).backward()
+            total += float(loss.detach())
         opt.step()
         opt.zero_grad(set_to_none=True)
-    limit = EPOCHS * n_trainable / (time.perf_counter() - t0)
-
-    # (b) TRL
-    trl_runs = {strategy: run_trl(start, rows, tmp, lr, strategy, n_trainable) for strategy in ("none", "bfd")}
-    best = max(trl_runs, key=lambda k: trl_runs[k]["tokens_per_s"])
-    result = {"name": "sft_vs_trl", "ours": round(ours, 1), "baseline": round(trl_runs[best]["tokens_per_s"], 1),
-              "ratio": round(ours / trl_runs[best]["tokens_per_s"], 3), "limit": round(limit, 1),
-              "limit_ratio": round(ours / limit, 3), "packing_efficiency": round(packing_efficiency(batches), 4),
-              "loss_ours": loss_ours, "loss_trl": trl_runs[best]["loss"], "trl_setting": best,
-              "trl_runs": trl_runs, "setup": {"examples": N_EXAMPLES, "batch": BATCH, "micro_batch": MICRO,
-                                              "epochs": EPOCHS, "max_length": MAX_LEN, "threads": 1,
-                                              "trainable_tokens_per_step": n_trainable,
-                                              "model": "smoke tiny Llama (128 hidden, 4 layers), fp32, CPU"}}
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "sft_vs_trl.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in {"trl_runs", "setup"}}, indent=2))
+        first = total / n_trainable if first is None else first
+    seconds = time.perf_counter() - t0
+    trainable = sum(n for _, n in steps)
+    return {"tokens_per_s": trainable / seconds, "seconds": seconds, "loss": first, "trainable_tokens": trainable}
 
 
-def run_trl(start: Path, rows: list[dict], tmp: Path, lr: float, strategy: str, trainable: int) -> dict:
-    """TRL on the same examples; `trainable` (assistant tokens + EOT per epoch) is checked against TRL's mask."""
+def run_trl(start: Path, rows: list[dict], tmp: Path, precision: str, strategy: str, micro: int, accum: int,
+            probe: bool = False) -> dict:
+    """TRL on the same rows; without packing it sees our exact example order (so step 1 = our step 1)."""
     from datasets import Dataset
+    from torch.utils.data import Sampler
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
     from trl import SFTConfig, SFTTrainer
+
+    from lima.train.loop import epoch_order
+
+    class OurOrder(Sampler):
+        """Epoch e visits the examples in `lima.train.loop.epoch_order(n, seed, e)`, like our trainer."""
+
+        def __init__(self, n: int) -> None:
+            self.n, self.epoch = n, 0
+
+        def __len__(self) -> int:
+            return self.n
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __iter__(self):
+            order = epoch_order(self.n, SEED, self.epoch)
+            self.epoch += 1
+            return iter(order)
 
     class StandardLossSFT(SFTTrainer):
         """TRL with the standard transformers loss (its fused-lm-head loss is ~2x slower on CPU)."""
@@ -113,26 +176,135 @@ def run_trl(start: Path, rows: list[dict], tmp: Path, lr: float, strategy: str, 
             inputs["use_cache"] = False
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
+        def _get_train_sampler(self, train_dataset=None):
+            if strategy == "none":
+                return OurOrder(len(train_dataset if train_dataset is not None else self.train_dataset))
+            return super()._get_train_sampler(train_dataset)
+
     tok = AutoTokenizer.from_pretrained(start)
     model = AutoModelForCausalLM.from_pretrained(start, dtype=torch.float32)
-    data = Dataset.from_list([{"prompt": r["messages"][:1], "completion": r["messages"][1:]} for r in rows])
-    args = SFTConfig(output_dir=str(tmp / f"trl-{strategy}"), per_device_train_batch_size=MICRO,
-                     gradient_accumulation_steps=BATCH // MICRO, num_train_epochs=EPOCHS, learning_rate=lr,
-                     lr_scheduler_type="constant", warmup_steps=0, adam_beta1=0.9, adam_beta2=0.95,
+    data = Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows])
+    args = SFTConfig(output_dir=str(tmp / f"trl-{precision}-{strategy}-{micro}"), per_device_train_batch_size=micro,
+                     gradient_accumulation_steps=accum, num_train_epochs=EPOCHS, learning_rate=LR,
+                     lr_scheduler_type="linear", warmup_steps=0, adam_beta1=0.9, adam_beta2=0.95,
                      weight_decay=0.1, max_grad_norm=0.0, logging_steps=1, save_strategy="no", report_to=[],
-                     bf16=False, fp16=False, gradient_checkpointing=False, max_length=MAX_LEN,
+                     bf16=precision == "bfloat16", fp16=False, gradient_checkpointing=False, max_length=MAX_LEN,
                      packing=strategy != "none", packing_strategy="bfd", completion_only_loss=True,
-                     use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=0)
+                     use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=SEED)
     trainer = StandardLossSFT(model=model, args=args, train_dataset=data, processing_class=tok)
-    columns = trainer.train_dataset.column_names
-    mask_column = next((c for c in ("completion_mask", "assistant_masks") if c in columns), None)
-    trl_trainable = sum(sum(m) for m in trainer.train_dataset[mask_column]) if mask_column else None
+    labels = trainer.train_dataset["labels"]
+    trl_trainable = sum(sum(t != -100 for t in row) for row in labels)
+    if probe:
+        return {"rows": len(trainer.train_dataset), "trainable_tokens_per_epoch": trl_trainable}
     out = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     seconds = out.metrics["train_runtime"]
-    return {"tokens_per_s": EPOCHS * trainable / seconds, "seconds": seconds, "loss": losses[0], "losses": losses,
-            "trainable_tokens_per_epoch": trainable, "trl_mask_tokens_per_epoch": trl_trainable,
-            "columns": columns}
+    return {"tokens_per_s": EPOCHS * trl_trainable / seconds, "seconds": seconds, "loss": losses[0],
+            "optimizer_steps": trainer.state.global_step, "micro_batch": micro, "accumulation": accum,
+            "rows_per_epoch": len(trainer.train_dataset), "trainable_tokens_per_epoch": trl_trainable,
+            "threads": torch.get_num_threads()}
+
+
+def padding_efficiency(lengths: list[int], micro: int) -> float:
+    """Real / computed positions of TRL without packing: our order, `micro` rows padded to the longest."""
+    from lima.train.loop import epoch_order
+
+    real = computed = 0
+    for epoch in range(EPOCHS):
+        order = epoch_order(len(lengths), SEED, epoch)
+        for k in range(0, len(order), micro):
+            chunk = [lengths[i] for i in order[k:k + micro]]
+            real, computed = real + sum(chunk), computed + len(chunk) * max(chunk)
+    return real / computed
+
+
+def data_summary(rows: list[dict], examples: list) -> dict:
+    by_source: dict[str, list[int]] = {}
+    for row, ex in zip(rows, examples, strict=True):
+        by_source.setdefault(row.get("source", "?"), []).append(len(ex.input_ids))
+    return {"examples": len(rows), "trimmed_at_max_length": sum(ex.trimmed for ex in examples),
+            "trainable_tokens_per_epoch": sum(ex.n_trainable for ex in examples),
+            "tokens_per_example_by_source": {
+                s: {"n": len(v), "mean": round(statistics.mean(v), 1), "min": min(v), "max": max(v)}
+                for s, v in sorted(by_source.items())}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--out", default=str(HERE / "results" / "sft_vs_trl.json"))
+    opts = parser.parse_args(argv)
+
+    from lima.train.data import encode_all
+
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="sft_vs_trl-"))
+    t_setup = time.perf_counter()
+    cfg, train, start, rows = build_inputs(tmp)
+    if not all(len(r["messages"]) == 2 and r["messages"][-1]["role"] == "assistant" for r in rows):
+        raise ValueError(f"{train}: expected single-turn rows (prompt–completion for TRL)")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(start)
+    examples = encode_all(tok, rows, MAX_LEN, "assistant")
+    data = data_summary(rows, examples)
+    log(f"set-up {time.perf_counter() - t_setup:.0f} s: {json.dumps(data)}")
+    steps_per_epoch = math.ceil(len(rows) / BATCH)
+    bfd_rows = run_trl(start, rows, tmp, "float32", "bfd", 1, 1, probe=True)["rows"]
+    bfd_rows_per_step = max(1, round(bfd_rows / steps_per_epoch))
+
+    by_precision = {}
+    for precision in opts.precisions:
+        res: dict = {"limit": run_limit(start, examples, precision)}   # also warms up this precision's kernels
+        log(f"{precision} limit {res['limit']['tokens_per_s']:.0f} tok/s")
+        res["ours"] = run_ours(tmp, train, start, precision)
+        log(f"{precision} ours {res['ours']['tokens_per_s']:.0f} tok/s")
+        trl = {}
+        for micro in TRL_NONE_MICRO:
+            name = f"none-micro{micro}"
+            trl[name] = run_trl(start, rows, tmp, precision, "none", micro, BATCH // micro)
+            trl[name]["padding_efficiency"] = padding_efficiency([len(e.input_ids) for e in examples], micro)
+            log(f"{precision} trl {name} {trl[name]['tokens_per_s']:.0f} tok/s")
+        for micro in TRL_BFD_MICRO:
+            if micro > bfd_rows_per_step:
+                continue
+            name = f"bfd-micro{micro}"
+            trl[name] = run_trl(start, rows, tmp, precision, "bfd", micro, max(1, round(bfd_rows_per_step / micro)))
+            log(f"{precision} trl {name} {trl[name]['tokens_per_s']:.0f} tok/s")
+        best = max(trl, key=lambda k: trl[k]["tokens_per_s"])
+        ours, limit = res["ours"]["tokens_per_s"], res["limit"]["tokens_per_s"]
+        exact = {k: v["loss"] for k, v in trl.items() if k.startswith("none")}
+        loss_ok = all(abs(v - res["ours"]["loss"]) <= TOLERANCE[precision] * abs(res["ours"]["loss"])
+                      for v in exact.values())
+        by_precision[precision] = {
+            "ours": round(ours, 1), "baseline": round(trl[best]["tokens_per_s"], 1),
+            "ratio": round(ours / trl[best]["tokens_per_s"], 3), "limit": round(limit, 1),
+            "limit_ratio": round(ours / limit, 3), "trl_setting": best,
+            "loss_ours": res["ours"]["loss"], "loss_limit": res["limit"]["loss"],
+            "loss_trl": trl[best]["loss"] if best.startswith("none") else next(iter(exact.values())),
+            "losses_equal": loss_ok, "ours_run": res["ours"], "limit_run": res["limit"], "trl_runs": trl}
+
+    headline = max(by_precision, key=lambda p: by_precision[p]["limit"])
+    h = by_precision[headline]
+    result = {"name": "sft_vs_trl", "ours": h["ours"], "baseline": h["baseline"], "ratio": h["ratio"],
+              "limit": h["limit"], "limit_ratio": h["limit_ratio"],
+              "packing_efficiency": round(h["ours_run"]["packing_efficiency"], 4),
+              "loss_ours": h["loss_ours"], "loss_trl": h["loss_trl"], "losses_equal": h["losses_equal"],
+              "trl_setting": h["trl_setting"], "precision": headline,
+              "precision_rule": "the precision in which the bare loop (the limit) is fastest",
+              "by_precision": by_precision, "data": data,
+              "setup": {"batch": BATCH, "micro_batch": MICRO, "epochs": EPOCHS, "max_length": MAX_LEN,
+                        "threads": 1, "optimizer_steps": EPOCHS * steps_per_epoch,
+                        "trl_bfd_rows_per_epoch": bfd_rows, "trl_bfd_rows_per_step": bfd_rows_per_step,
+                        "model": "smoke tiny Llama (128 hidden, 4 layers, vocab 2048 + EOT), CPU",
+                        "data": "smoke profile's curated train.jsonl (synthetic dumps → collect → curate)"}}
+    out = Path(opts.out)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in {"by_precision", "setup", "data"}}, indent=2))
+    for p, r in by_precision.items():
+        print(f"{p}: ours {r['ours']}  TRL {r['baseline']} ({r['trl_setting']})  limit {r['limit']}  "
+              f"ratio {r['ratio']}  limit_ratio {r['limit_ratio']}  losses_equal {r['losses_equal']}")
 
 
 if __name__ == "__main__":
