@@ -22,51 +22,6 @@ import uvicorn
 from fastapi import Request
 
 
-def _guided_choice(generator: Any, name: str, req: Any, prompt: str, special: bool) -> dict[str, Any]:
-    """vLLM's `guided_choice`: the reply is one of the given strings, scored by its full log-probability.
-
-    A judge that must answer with a label gets one even from a model that would never write it freely (the
-    smoke profile's tiny judge); the label probabilities come back as the first position's top_logprobs,
-    normalised over the choices, so the logprob-mode parser reads them like any other endpoint's.
-    """
-    import torch
-
-    tok, model = generator.tokenizer, generator.model
-    prompt_ids = tok(prompt, add_special_tokens=special)["input_ids"]
-    choices = [tok(c, add_special_tokens=False)["input_ids"] for c in req.guided_choice]
-    limit = getattr(model.config, "max_position_embeddings", None) or 1 << 30
-    keep = max(1, limit - max(len(c) for c in choices))
-    prompt_ids = prompt_ids[-keep:]                  # like generation: the prompt is cut from the left
-    scores = []
-    with torch.no_grad():
-        for ids in choices:
-            full = torch.tensor([prompt_ids + ids])
-            logits = model(input_ids=full).logits[0, len(prompt_ids) - 1: -1].float().log_softmax(-1)
-            scores.append(float(logits.gather(1, torch.tensor(ids)[:, None]).sum()))
-    norm = torch.tensor(scores).log_softmax(0)
-    if req.temperature > 0:
-        gen = torch.Generator().manual_seed(req.seed if req.seed is not None else random.randrange(2**31))
-        pick = int(torch.multinomial((norm / req.temperature).softmax(0), 1, generator=gen))
-    else:
-        pick = int(norm.argmax())
-    ranked = sorted(zip(req.guided_choice, norm.tolist(), strict=True), key=lambda kv: -kv[1])
-    logprobs = None
-    if req.logprobs:
-        chosen = req.guided_choice[pick]
-        logprobs = {"content": [{"token": chosen, "logprob": float(norm[pick]), "bytes": list(chosen.encode()),
-                                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())}
-                                                  for t, lp in ranked[: max(req.top_logprobs or 0, 1)]]}]}
-    n_out = len(choices[pick])
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": name,
-        "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": req.guided_choice[pick]},
-                     "finish_reason": "stop", "logprobs": logprobs}],
-        "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": n_out,
-                  "total_tokens": len(prompt_ids) + n_out},
-    }
-
-
 @contextlib.contextmanager
 def background_server(app: Any, host: str = "127.0.0.1", port: int = 0, ready_timeout: float = 30.0) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a daemon thread; yield its root URL ("http://host:port").
@@ -224,13 +179,20 @@ def _complete(generator: Any, lock: threading.Lock, name: str, req: Any, default
              "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))}
                               for t, lp in list(pos["top"].items())[:k]]}
             for pos in result.logprobs]}
+    return _completion(name, result.text, "length" if result.stop_reason == "length" else "stop", logprobs,
+                       result.prompt_tokens, result.n_tokens)
+
+
+def _completion(name: str, content: str, finish_reason: str, logprobs: dict[str, Any] | None,
+                prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The OpenAI chat.completion body (n=1)."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": name,
         "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
-                     "finish_reason": "length" if result.stop_reason == "length" else "stop", "logprobs": logprobs}],
-        "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.n_tokens,
-                  "total_tokens": result.prompt_tokens + result.n_tokens},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                     "finish_reason": finish_reason, "logprobs": logprobs}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
     }
 
 
@@ -268,15 +230,7 @@ def _guided_choice(generator: Any, name: str, req: Any, prompt: str, special: bo
         logprobs = {"content": [{"token": chosen, "logprob": float(norm[pick]), "bytes": list(chosen.encode()),
                                  "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())}
                                                   for t, lp in ranked[: max(req.top_logprobs or 0, 1)]]}]}
-    n_out = len(choices[pick])
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": name,
-        "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": req.guided_choice[pick]},
-                     "finish_reason": "stop", "logprobs": logprobs}],
-        "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": n_out,
-                  "total_tokens": len(prompt_ids) + n_out},
-    }
+    return _completion(name, req.guided_choice[pick], "stop", logprobs, len(prompt_ids), len(choices[pick]))
 
 
 @contextlib.contextmanager

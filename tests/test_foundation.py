@@ -123,3 +123,21 @@ def test_notebooks_are_numbered_and_committed_without_outputs():
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
         assert 'profile = "smoke"' in "".join(tagged[0]["source"]), path.name
+
+
+def test_a_failing_notebook_names_the_notebook_and_cell_and_leaves_no_output(tmp_path: Path):
+    import nbformat
+
+    from lima.notebooks import NotebookFailed, run_notebook
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('bad')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "99_broken.ipynb"
+    nbformat.write(nb, source)
+    output = tmp_path / "out" / "99_broken.ipynb"
+    with pytest.raises(NotebookFailed, match=r"99_broken.ipynb failed in cell \d+ .*ValueError: bad"):
+        run_notebook(source, output, {"profile": "test"})
+    assert not output.exists() and (tmp_path / "out" / "99_broken.failed.ipynb").exists()
