@@ -17,12 +17,14 @@ same `torch.autocast("cpu", bfloat16)`):
     checkpointing off, bf16 set explicitly; tried with no packing at micro-batch 1/2/4/8 (accumulation
     keeps 8 examples per step, fed in exactly our example order) and with `bfd` packing at micro-batch
     1/2/4 (accumulation keeps ~the same tokens per step); the fastest is the baseline;
-(c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built.
+(c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built; run
+    before and after (a)–(b) of each precision, the faster counts (it is an upper bound; this also takes
+    the first-run warm-up out of it).
 Throughput = trainable (assistant + EOT) tokens per second of training (ours: the sum of its per-step
 times; TRL: `train_runtime`; bare: the loop). Headline precision: the one where the bare loop is fastest
 (a property of the hardware, not of any contestant). Equal-loss check: step 1 holds the same 8 examples
 for ours and TRL without packing, so their step-1 losses must agree (bfd regroups examples, so its step 1
-is a different batch). Writes benchmarks/results/sft_vs_trl.json.
+is a different batch; `loss_trl` is TRL's no-packing step-1 loss). Writes benchmarks/results/sft_vs_trl.json.
 """
 
 from __future__ import annotations
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> None:
             name = f"bfd-micro{micro}"
             trl[name] = run_trl(start, rows, tmp, precision, "bfd", micro, max(1, round(bfd_rows_per_step / micro)))
             log(f"{precision} trl {name} {trl[name]['tokens_per_s']:.0f} tok/s")
+        again = run_limit(start, examples, precision)     # the limit is an upper bound: best of two, bracketing
+        log(f"{precision} limit again {again['tokens_per_s']:.0f} tok/s")
+        res["limit"]["runs_tokens_per_s"] = [res["limit"]["tokens_per_s"], again["tokens_per_s"]]
+        res["limit"]["tokens_per_s"] = max(res["limit"]["runs_tokens_per_s"])
         best = max(trl, key=lambda k: trl[k]["tokens_per_s"])
         ours, limit = res["ours"]["tokens_per_s"], res["limit"]["tokens_per_s"]
         exact = {k: v["loss"] for k, v in trl.items() if k.startswith("none")}
@@ -290,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
               "limit": h["limit"], "limit_ratio": h["limit_ratio"],
               "packing_efficiency": round(h["ours_run"]["packing_efficiency"], 4),
               "loss_ours": h["loss_ours"], "loss_trl": h["loss_trl"], "losses_equal": h["losses_equal"],
-              "trl_setting": h["trl_setting"], "precision": headline,
+              "trl_setting": h["trl_setting"], "trl_runs": h["trl_runs"], "precision": headline,
               "precision_rule": "the precision in which the bare loop (the limit) is fastest",
               "by_precision": by_precision, "data": data,
               "setup": {"batch": BATCH, "micro_batch": MICRO, "epochs": EPOCHS, "max_length": MAX_LEN,
