@@ -10,14 +10,16 @@ dropout off (so step 1 is deterministic), no gradient clipping anywhere, 1 torch
 
 Contestants, each run in both precisions (fp32, and bf16 autocast with fp32 master weights — the mechanism
 `bf16=True` gives TRL on CPU; our trainer's own autocast is CUDA-only, so here its call is wrapped in the
-same `torch.autocast("cpu", bfloat16)`):
-(a) ours: `lima.train.finetune` unchanged (packing, micro-batch 4 rows, loss at trainable positions only);
+same `torch.autocast("cpu", bfloat16)`, with its weight-cast cache off since it spans the whole run):
+(a) ours: `lima.train.finetune` unchanged (packing, `train.attention: packed_sdpa` — per-example causal SDPA
+    over one padding-free row of ≤ 4 × 512 tokens per micro-batch — loss at trainable positions only);
 (b) TRL SFTTrainer on prompt–completion rows (loss on assistant turn + EOT) at its fastest *exact* CPU
     setting: the standard transformers loss (its default fused-lm-head path is ~2x slower on CPU), gradient
     checkpointing off, bf16 set explicitly; tried with no packing at micro-batch 1/2/4/8 (accumulation
     keeps 8 examples per step, fed in exactly our example order) and with `bfd` packing at micro-batch
     1/2/4 (accumulation keeps ~the same tokens per step); the fastest is the baseline;
-(c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built; run
+(c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built, with
+    the same attention implementation as ours (packed_sdpa); run
     before and after (a)–(b) of each precision, the faster counts (it is an upper bound; this also takes
     the first-run warm-up out of it).
 Throughput = trainable (assistant + EOT) tokens per second of training (ours: the sum of its per-step
@@ -53,9 +55,12 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def amp(precision: str) -> contextlib.AbstractContextManager:
+def amp(precision: str, cache: bool = True) -> contextlib.AbstractContextManager:
+    """`cache=False` when the context spans optimiser steps: autocast caches the bf16 copy of each weight
+    until the outermost context exits, so one context around a whole run would keep training on the
+    step-1 weights (and skip the per-forward weight casts: faster, and wrong)."""
     if precision == "bfloat16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
@@ -94,7 +99,7 @@ def run_ours(tmp: Path, train: Path, start: Path, precision: str) -> dict:
                                  "train.save_epochs": [], "train.save_optimizer": False,
                                  "train.tensorboard": False, "train.progress": False, "train.num_threads": 1,
                                  "train.max_grad_norm": None, "train.seed": SEED})
-    with amp(precision):
+    with amp(precision, cache=False):
         finetune(cfg, train, f"ours-{precision}", dev_file=tmp / "none.jsonl")
     steps = [json.loads(x) for x in (tmp / f"models/ours-{precision}/metrics.jsonl").read_text().splitlines()]
     steps = [s for s in steps if "kind" not in s]
@@ -112,8 +117,10 @@ def run_limit(start: Path, examples: list, precision: str) -> dict:
     from lima.train.checkpoints import token_loss_sum
     from lima.train.data import plan_step, step_token_count
     from lima.train.loop import epoch_order
+    from lima.train.packed_attention import use_attention
 
     model, tok = load_model(start, "float32")
+    use_attention(model, "packed_sdpa")          # the same kernel and layout as ours
     model.config.use_cache = False
     model.train()
     steps = []
@@ -121,7 +128,7 @@ def run_limit(start: Path, examples: list, precision: str) -> dict:
         order = epoch_order(len(examples), SEED, epoch)
         for k in range(math.ceil(len(examples) / BATCH)):
             batches = plan_step([examples[i] for i in order[k * BATCH:(k + 1) * BATCH]], True, MICRO, MAX_LEN,
-                                tok.pad_token_id)
+                                tok.pad_token_id, flat=True)
             steps.append((batches, step_token_count(batches)))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},

@@ -28,6 +28,7 @@ class TrainConfig:
     max_length: int = 2048                     # tokens per example (trimmed at the end) and per packed row
     loss_on: Literal["assistant", "all"] = "assistant"
     packing: bool = True                       # exact: no attention across examples
+    attention: str = "packed_sdpa"             # packed_sdpa (per-example SDPA, flat rows) | sdpa | eager | flash_*
     residual_dropout: float = 0.3              # rate at the top layer, 0.0 at the bottom
     save_epochs: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9, 10])
     save_final: bool = True                    # also save the last epoch (needed by select: last)

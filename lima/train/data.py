@@ -128,13 +128,19 @@ def collate(examples: Sequence[Example], rows: Sequence[Sequence[int]], pad_id: 
 
 
 def plan_step(examples: Sequence[Example], packing: bool, micro_batch_size: int, max_length: int,
-              pad_id: int) -> list[dict[str, torch.Tensor]]:
+              pad_id: int, flat: bool = False) -> list[dict[str, torch.Tensor]]:
     """The micro-batches of one optimiser step: its examples packed (or one per row), `micro_batch_size` rows each.
 
     The step is defined by its examples (the paper's batch of 32), so packing and accumulation change only
     how the same tokens are laid out, never which tokens one optimiser step sees.
+
+    `flat` (packing with variable-length attention, `lima.train.packed_attention`): a micro-batch is one
+    row of up to `micro_batch_size × max_length` tokens, the same memory bound as `micro_batch_size` rows
+    but with no padding at all; row length does not change the attention cost, only the examples do.
     """
     lengths = [len(ex.input_ids) for ex in examples]
+    if packing and flat:
+        return [collate(examples, [row], pad_id) for row in pack(lengths, micro_batch_size * max_length)]
     rows = pack(lengths, max_length) if packing else [[i] for i in sorted(range(len(examples)),
                                                                           key=lambda j: -lengths[j])]
     return [collate(examples, rows[k: k + micro_batch_size], pad_id) for k in range(0, len(rows), micro_batch_size)]

@@ -2,6 +2,7 @@
 
   model   base LM + a new end-of-turn token (EOT) + chat template; residual dropout 0 → p (bottom → top)
   data    conversations → tokens, loss on assistant turns incl. their EOT, trimmed at the end, packed
+          (attention per example: `packed_attention`, so packing costs no cross-example work)
   step    `batch_size` examples per optimiser step, split into micro-batches; the loss is the sum over all
           trainable tokens of the step divided by their count (not a mean of micro-batch means)
   optim   AdamW β=(0.9, 0.95), weight decay 0.1 (matrices only), no warm-up,
@@ -40,6 +41,7 @@ from lima.train.checkpoints import (
 from lima.train.data import encode_all, load_conversations, packing_efficiency, plan_step, step_token_count
 from lima.train.distributed import Runtime
 from lima.train.dropout import ResidualDropout
+from lima.train.packed_attention import use_attention
 
 
 def lr_at(step: int, total_steps: int, tcfg: TrainConfig) -> float:
@@ -69,6 +71,7 @@ def load_for_training(base: str, mcfg: ModelConfig, tcfg: TrainConfig, resume: P
         kwargs.update(quantization_config=peft_methods.quantization_config(dtype), device_map={"": 0})
     tokenizer = AutoTokenizer.from_pretrained(str(resume) if resume else base)
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    use_attention(model, tcfg.attention)       # training only: checkpoints are saved without it
     eot = add_eot_token(tokenizer, model, mcfg.eot_token)
     if tcfg.method in {"lora", "qlora"}:
         model = peft_methods.apply_lora(model, tcfg, eot, quantized=tcfg.method == "qlora")
@@ -108,6 +111,7 @@ def _run(cfg: dict[str, Any], tcfg: TrainConfig, train_file: str | Path, run_nam
     dropout = ResidualDropout(model, tcfg.residual_dropout)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot_id(tokenizer)
     fast_loss = not rt.distributed
+    flat = tcfg.packing and tcfg.attention == "packed_sdpa"      # one padding-free row per micro-batch
     amp_dtype = getattr(torch, mcfg.dtype)
 
     # ---- data: tokens + shifted targets; texts over max_length lose their end -------------------------------
@@ -173,7 +177,7 @@ def _run(cfg: dict[str, Any], tcfg: TrainConfig, train_file: str | Path, run_nam
         epoch, k = divmod(step, steps_per_epoch)
         order = epoch_order(len(examples), tcfg.seed, epoch)
         batches = plan_step([examples[i] for i in order[k * tcfg.batch_size:(k + 1) * tcfg.batch_size]],
-                            tcfg.packing, tcfg.micro_batch_size, tcfg.max_length, pad_id)
+                            tcfg.packing, tcfg.micro_batch_size, tcfg.max_length, pad_id, flat)
         n_trainable = step_token_count(batches)
         lr = lr_at(step, total_steps, tcfg)
         for group in optimizer.param_groups:
