@@ -107,7 +107,7 @@ def test_cli_trains_and_reports(setup, capsys) -> None:
     assert exc.value.code == 0 and "--resume" in capsys.readouterr().out
     args = ["--profile", "test", "--data", str(train), "--dev", str(dev), "--run-name", "cli",
             "--set", f"paths.root={root}", "--set", f"model.base={base}", "--set", "train.epochs=1",
-            "--set", "train.save_epochs=[1]", "--set", "train.max_length=64", "--set", "train.progress=false"]
+            "--set", "train.save_epochs=[1]", "--set", "train.max_length=64", "--set", "train.progress=false", "--set", "train.dev_quality=null"]
     assert main(args, prog="python -m lima train") == 0
     out = capsys.readouterr().out
     assert "checkpoint-epoch-1" in out

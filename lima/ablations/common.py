@@ -73,6 +73,7 @@ def ablation_profile(cfg: Mapping[str, Any]) -> dict[str, Any]:
         train["max_length"] = acfg.max_length
     train["save_epochs"] = []
     train["select"] = "last"
+    train["dev_quality"] = None            # ablations grade the test answers instead; no per-checkpoint judging
     train["save_optimizer"] = False        # nothing resumes an ablation run; skip the optimiser state on disk
     if acfg.max_new_tokens is not None:
         out.setdefault("generate", {})["max_new_tokens"] = acfg.max_new_tokens

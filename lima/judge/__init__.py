@@ -45,6 +45,7 @@ class JudgeConfig:
     helpfulness_samples: int = 1
     helpfulness_temperature: float = 0.7      # used when several samples per response are drawn
     local_model: str | None = None            # a model dir (or run dir with selected.json) to serve locally
+    dev_local_model: str | None = None        # the dev-quality judge served locally while LIMA trains (smoke)
     max_response_chars: int | None = None     # truncate responses in the judge prompt (tiny-context models)
 
 
