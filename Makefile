@@ -90,9 +90,9 @@ lab: $(ENV_STAMP)  ## JupyterLab on the notebooks (installs jupyterlab on first 
 	$(PY) -m pip install -q -c constraints.txt -e '.[lab]'
 	$(VENV)/bin/jupyter lab notebooks/
 
-clean:  ## remove executed notebooks and generated data/results/figures of PROFILE (keeps the environment)
-	rm -rf $(BUILD) data/interim data/processed data/results models/$(PROFILE) data/raw/synthetic
-	find figures -type f ! -name '.gitkeep' ! -path 'figures/paper/*' -delete 2>/dev/null || true
+clean:  ## remove generated data, models, figures and executed notebooks (keeps the environment and data/raw inputs)
+	rm -rf $(BUILD) models data/raw/synthetic
+	find data/interim data/processed data/results figures -mindepth 1 ! -name .gitkeep -exec rm -rf {} + 2>/dev/null || true
 
 clean-all: clean  ## also remove the environment
 	rm -rf $(VENV) build
