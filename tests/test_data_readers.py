@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from lima.config import load_profile
-from lima.data import collect_all, data_config, reddit, released, sni, stackexchange, wikihow
+from lima.data import collect_all, data_config, reddit, released, se_scan, sni, stackexchange, wikihow
 from lima.data.synthetic import generate_dumps, write_posts_xml
 from lima.io import read_jsonl
 
@@ -79,7 +79,7 @@ def test_stackexchange_pass1_chunk_boundaries(tmp_path, monkeypatch):
     xml = tmp_path / "Posts.xml"
     write_posts_xml(xml, ROWS)
     expected = stackexchange.best_answers(xml)
-    monkeypatch.setattr(stackexchange, "_CHUNK", 7)
+    monkeypatch.setattr(se_scan, "_CHUNK", 7)
     assert stackexchange.best_answers(xml) == expected == {1: (12, 3), 4: (7, 5), 6: (9, 7)}
     assert stackexchange.best_answers(xml, min_answer_score=10) == {1: (12, 3)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lima.data import stackexchange
+from lima.data import se_scan, stackexchange
 from lima.data.synthetic import write_posts_xml
 from lima.io import InputError, read_jsonl
 
@@ -50,7 +50,7 @@ def test_scan_chunk_boundaries(tmp_path, monkeypatch):
     xml = tmp_path / "Posts.xml"
     write_posts_xml(xml, ROWS, crlf=True)
     expected = stackexchange._scan(xml, 0)
-    monkeypatch.setattr(stackexchange, "_CHUNK", 5)
+    monkeypatch.setattr(se_scan, "_CHUNK", 5)
     got = stackexchange._scan(xml, 0)
     assert got is not None and got == expected and got.best[1][:2] == (12, 3)
 
