@@ -129,9 +129,12 @@ def load_profile(profile: str | os.PathLike[str] = "smoke", overrides: Mapping[s
     cfg = apply_overrides(_read_profile(profile), overrides)
     cfg.setdefault("profile", Path(profile).stem)
     paths = cfg.get("paths")
-    if isinstance(paths, dict) and "root" in paths:
-        # absolute, so a notebook (cwd notebooks/) and the Makefile (cwd repo root) mean the same folders
-        paths["root"] = str(resolve(str(paths["root"])))
+    if isinstance(paths, dict):
+        # every path absolute before anything refers to it, so a notebook (cwd notebooks/) and the Makefile
+        # (cwd repo root) mean the same folders, whichever `paths.*` entry an override set
+        if "root" in paths:
+            paths["root"] = str(resolve(str(paths["root"])))
+        cfg["paths"] = {key: str(resolve(str(value))) for key, value in interpolate(paths, cfg).items()}
     return interpolate(cfg, cfg)
 
 

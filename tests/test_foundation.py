@@ -49,6 +49,14 @@ def test_smoke_inherits_paper_and_overrides_move_paths():
     assert cfg["data"]["stackexchange"].startswith("/tmp/elsewhere/data/raw/")
 
 
+def test_every_path_is_absolute_whatever_the_override():
+    cfg = load_profile("smoke", {"paths.results": "data/elsewhere"})
+    assert all(Path(p).is_absolute() for p in cfg["paths"].values())
+    assert cfg["paths"]["results"] == str(ROOT / "data/elsewhere")
+    assert cfg["judge"]["cache"] == str(ROOT / "data/elsewhere/judge_cache.sqlite")   # references see it too
+    assert cfg["data"]["stackexchange"] == str(ROOT / "data/raw/synthetic/stackexchange")
+
+
 def test_unknown_override_and_profile_are_errors():
     with pytest.raises(ConfigError, match="unknown key"):
         load_profile("smoke", {"train.epochz": 2})
