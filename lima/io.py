@@ -166,3 +166,25 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return list(iter_jsonl(path))
+
+
+def selected_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The checkpoint a training run's `selected.json` names, or None when the run has no such file.
+
+    The stored path may be absolute, relative to the working directory at training time, or relative to the
+    run directory (a run folder that was moved); the first one that exists wins.
+    """
+    run_dir = Path(run_dir)
+    selected = run_dir / "selected.json"
+    if not selected.exists():
+        return None
+    try:
+        chosen = Path(json.loads(selected.read_text(encoding="utf-8"))["path"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise InputError(f"{selected}: expected JSON with a 'path' key ({err})") from None
+    from lima.config import resolve
+
+    for candidate in (chosen, run_dir / chosen, resolve(chosen), run_dir / chosen.name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"{selected}: selected checkpoint {chosen} does not exist")

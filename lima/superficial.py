@@ -14,7 +14,6 @@ in the base vocabulary, and positions with an id outside it are counted, not dro
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lima.config import resolve, section
-from lima.io import InputError, atomic_write, read_jsonl, write_json, write_manifest
+from lima.io import InputError, atomic_write, read_jsonl, selected_checkpoint, write_json, write_manifest
 
 CATEGORIES = ("unshifted", "marginal", "shifted")
 
@@ -236,13 +235,9 @@ def model_dirs(cfg: Mapping[str, Any], run_name: str = "lima") -> tuple[str, Pat
     if not selected_path.exists():
         raise InputError(f"{selected_path}: file not found (run notebook 03 / `python -m lima train` first)")
     try:
-        chosen = Path(json.loads(selected_path.read_text(encoding="utf-8"))["path"])
-    except (json.JSONDecodeError, KeyError) as err:
-        raise InputError(f"{selected_path}: expected JSON with a 'path' key ({err})") from None
-    for candidate in (chosen, models / run_name / chosen.name, resolve(chosen)):
-        if candidate.is_dir():
-            return base_dir, candidate
-    raise InputError(f"{selected_path}: selected checkpoint {chosen} does not exist")
+        return base_dir, selected_checkpoint(models / run_name)
+    except FileNotFoundError as err:
+        raise InputError(str(err)) from None
 
 
 def run_token_shift(cfg: Mapping[str, Any], max_responses: int | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from lima.config import (
     parse_set_args,
     section,
 )
-from lima.io import InputError, atomic_write, manifest_path, read_jsonl, write_jsonl
+from lima.io import InputError, atomic_write, manifest_path, read_jsonl, selected_checkpoint, write_jsonl
 
 
 @dataclass
@@ -108,6 +108,20 @@ def test_read_jsonl_names_file_and_line(tmp_path: Path):
     bad.write_bytes(b'{"ok": 1}\n\xff\xfe\n')
     with pytest.raises(InputError, match=r"bad.jsonl:2: invalid UTF-8"):
         read_jsonl(bad)
+
+
+def test_selected_checkpoint_follows_moved_runs_and_names_dangling_ones(tmp_path: Path):
+    run = tmp_path / "moved" / "lima"
+    (run / "checkpoint-epoch-4").mkdir(parents=True)
+    assert selected_checkpoint(run) is None                                   # no selected.json
+    (run / "selected.json").write_text(json.dumps({"path": "/old/place/lima/checkpoint-epoch-4"}))
+    assert selected_checkpoint(run) == run / "checkpoint-epoch-4"             # the run folder was moved
+    (run / "selected.json").write_text(json.dumps({"path": "checkpoint-epoch-9"}))
+    with pytest.raises(FileNotFoundError, match="checkpoint-epoch-9 does not exist"):
+        selected_checkpoint(run)
+    (run / "selected.json").write_text("{}")
+    with pytest.raises(InputError, match="'path' key"):
+        selected_checkpoint(run)
 
 
 def test_cli_help_lists_every_command():

@@ -10,7 +10,6 @@ Fail zero-shot (42 turns), 76.1 / 21.7 / 2.2 % with the dialogues (46 turns).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 from lima.ablations.common import Stages, ablation_config, ablation_seed, path_of, results_dir, write_csv
 from lima.config import resolve
 from lima.io import InputError, read_jsonl, write_jsonl
+from lima.io import selected_checkpoint as read_selection
 
 CONDITIONS: list[tuple[str, str]] = [("zero_shot", "LIMA (zero-shot)"), ("dialogues", "LIMA + dialogues")]
 COLUMNS = ["condition", "turns", "excellent", "pass", "fail"]
@@ -122,11 +122,7 @@ def selected_checkpoint(cfg: dict[str, Any], run: str) -> Path:
     path = path_of(cfg, "models") / run / "selected.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: train the {run!r} model first (notebook 03)")
-    chosen = Path(json.loads(path.read_text(encoding="utf-8"))["path"])
-    for candidate in (chosen, path.parent / chosen, resolve(chosen)):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"{path}: selected checkpoint {chosen} does not exist")
+    return read_selection(path.parent)
 
 
 def dialogue_recipe(cfg: dict[str, Any]) -> dict[str, Any]:

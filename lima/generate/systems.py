@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from lima.config import ConfigError, from_dict, resolve
-from lima.io import InputError
+from lima.io import InputError, selected_checkpoint
 from lima.llm_client import EndpointConfig, LLMClient, has_api_key
 
 KINDS = ("local", "endpoint", "file", "urial", "null")
@@ -79,13 +79,11 @@ def load_systems(cfg: dict[str, Any], path: str | os.PathLike[str] | None = None
 def resolve_model_dir(model: str) -> Path:
     """A run dir (→ its selected.json checkpoint) or a checkpoint dir; FileNotFoundError when neither."""
     path = resolve(model)
-    selected = path / "selected.json"
-    if selected.exists():
-        chosen = Path(json.loads(selected.read_text())["path"])
-        for candidate in (chosen, path / chosen, resolve(chosen), path / chosen.name):
-            if (candidate / "config.json").exists():
-                return candidate
-        raise FileNotFoundError(f"{selected} points to {chosen}, which holds no model")
+    chosen = selected_checkpoint(path)
+    if chosen is not None:
+        if (chosen / "config.json").exists():
+            return chosen
+        raise FileNotFoundError(f"{path / 'selected.json'} points to {chosen}, which holds no model")
     if (path / "config.json").exists():
         return path
     raise FileNotFoundError(f"no model at {path} (neither selected.json nor config.json)")

@@ -10,13 +10,13 @@ is never substituted for the other, so a missing local model or API key is an er
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lima.config import resolve, section
+from lima.io import selected_checkpoint
 
 
 @dataclass
@@ -56,12 +56,7 @@ def judge_config(cfg: dict[str, Any]) -> JudgeConfig:
 def local_model_dir(path: str | Path) -> Path:
     """A run dir holding `selected.json` → the selected checkpoint; any other dir is taken as the model."""
     path = resolve(path)
-    selected = path / "selected.json"
-    if selected.exists():
-        chosen = Path(json.loads(selected.read_text(encoding="utf-8"))["path"])
-        if not chosen.is_absolute() and not chosen.exists():
-            chosen = path / chosen
-        path = chosen if chosen.is_absolute() else resolve(chosen)
+    path = selected_checkpoint(path) or path
     if not path.is_dir():
         raise FileNotFoundError(f"judge.local_model: no model directory at {path} (train the smoke model "
                                 f"first: notebook 03 / `python -m lima train`)")
