@@ -149,19 +149,23 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         raise InputError(f"{path}: file not found")
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line") from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}:{lineno}: invalid JSON ({err.msg}, column {err.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield obj
+            if raw.strip():
+                yield parse_json_line(raw, f"{path}:{lineno}")
+
+
+def parse_json_line(raw: bytes, where: str) -> dict[str, Any]:
+    """One JSON-lines record; a bad one raises InputError starting with `where` (file and line)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{where}: invalid UTF-8 at byte {err.start} of the line") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{where}: invalid JSON ({err.msg}, column {err.colno})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

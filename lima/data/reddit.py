@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import heapq
-import json
 import logging
 import re
 from collections import Counter
@@ -29,7 +28,7 @@ from typing import Any
 
 import zstandard
 
-from lima.io import InputError, atomic_write, write_jsonl
+from lima.io import InputError, atomic_write, parse_json_line, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +61,14 @@ def iter_zst_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 for raw in lines:
                     lineno += 1
                     if raw.strip():
-                        yield lineno, _parse(path, lineno, raw)
+                        yield lineno, parse_json_line(raw, f"{path}: line {lineno}")
             consumed += len(chunk)
     if not seen:
         raise InputError(f"{path}: byte 0: empty file")
     if not frame_done:
         raise InputError(f"{path}: byte {consumed}: truncated zstd stream (ended inside a frame, after line {lineno})")
     if pending.strip():
-        yield lineno + 1, _parse(path, lineno + 1, pending)
-
-
-def _parse(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: line {lineno}: invalid UTF-8 at byte {err.start} of the line") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: line {lineno}: invalid JSON ({err.msg}, column {err.colno})") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: line {lineno}: expected a JSON object")
-    return obj
+        yield lineno + 1, parse_json_line(pending, f"{path}: line {lineno + 1}")
 
 
 def self_contained(post: dict[str, Any]) -> bool:
