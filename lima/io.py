@@ -11,10 +11,11 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -140,6 +141,31 @@ def write_json(path: str | os.PathLike[str], obj: Any, config: Any = None,
         handle.write("\n")
     if manifest:
         write_manifest(path, config=config, inputs=inputs)
+
+
+def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+              config: Any = None, inputs: Iterable[str | os.PathLike[str]] = (), digits: int = 6) -> Path:
+    """A contract table: atomic CSV with exactly `columns` first (extra keys after), plus its manifest.
+
+    Floats are rounded to `digits` and NaN is written empty, so a table diffs cleanly between runs.
+    """
+    import csv
+
+    extra = [k for row in rows for k in row if k not in columns]
+    header = list(columns) + list(dict.fromkeys(extra))
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else round(value, digits)
+        return value
+
+    with atomic_write(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: cell(row.get(k)) for k in header})
+    write_manifest(path, config=config, inputs=list(inputs))
+    return Path(path)
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -14,11 +14,10 @@ from lima.ablations.common import (
     ablation_prompts,
     draw_pool,
     summarise,
-    write_csv,
 )
 from lima.analysis import mean_ci
 from lima.config import load_profile, section
-from lima.io import manifest_path
+from lima.io import manifest_path, write_csv
 
 
 def test_paper_ablation_recipe_is_the_smaller_model_recipe():

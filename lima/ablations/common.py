@@ -13,7 +13,6 @@ with fakes to check the aggregation logic without training anything.
 from __future__ import annotations
 
 import copy
-import csv
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lima.config import resolve, section
-from lima.io import atomic_write, read_jsonl, write_jsonl, write_manifest
+from lima.io import read_jsonl, write_jsonl
 
 
 @dataclass
@@ -219,21 +218,3 @@ def train_generate_grade(cfg: dict[str, Any], name: str, train_rows: list[dict[s
             "responses": str(responses), "train_file": str(train_file), **summary, "grades": grades}
 
 
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], config: Any = None,
-              inputs: Iterable[Path] = ()) -> Path:
-    """A contract table: atomic CSV with exactly `columns` first (extra keys after), plus its manifest."""
-    extra = [k for row in rows for k in row if k not in columns]
-    header = list(columns) + list(dict.fromkeys(extra))
-    with atomic_write(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in header})
-    write_manifest(path, config=config, inputs=list(inputs))
-    return path
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else round(value, 6)
-    return value

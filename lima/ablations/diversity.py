@@ -22,9 +22,8 @@ from lima.ablations.common import (
     path_of,
     results_dir,
     train_generate_grade,
-    write_csv,
 )
-from lima.io import write_jsonl
+from lima.io import write_csv, write_jsonl
 
 # (pool kind, label): the kinds are also the condition keys of paper_results.yaml
 CONDITIONS: list[tuple[str, str]] = [

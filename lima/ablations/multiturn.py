@@ -16,9 +16,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from lima.ablations.common import Stages, ablation_config, ablation_seed, path_of, results_dir, write_csv
+from lima.ablations.common import Stages, ablation_config, ablation_seed, path_of, results_dir
 from lima.config import resolve
-from lima.io import InputError, read_jsonl, write_jsonl
+from lima.io import InputError, read_jsonl, write_csv, write_jsonl
 from lima.io import selected_checkpoint as read_selection
 
 CONDITIONS: list[tuple[str, str]] = [("zero_shot", "LIMA (zero-shot)"), ("dialogues", "LIMA + dialogues")]

@@ -19,9 +19,8 @@ from lima.ablations.common import (
     path_of,
     results_dir,
     train_generate_grade,
-    write_csv,
 )
-from lima.io import InputError, write_json, write_jsonl
+from lima.io import InputError, write_csv, write_json, write_jsonl
 
 POOL_KIND = "se_filtered"
 COLUMNS = ["size", "n", "mean", "ci_low", "ci_high"]

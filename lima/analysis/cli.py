@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from lima.analysis.bradley_terry import BT_COLUMNS, bradley_terry_table
 from lima.analysis.length_control import LC_COLUMNS, length_controlled_table
 from lima.analysis.preference import TABLE_COLUMNS, canonical, outcome_for, preference_table
 from lima.config import load_profile, parse_set_args, resolve, section
-from lima.io import InputError, atomic_write, read_jsonl, write_json, write_manifest
+from lima.io import InputError, read_jsonl, write_csv, write_json
 
 HUMAN_COLUMNS = ("annotator", "prompt_id", "system_a", "system_b", "choice")
 ABSOLUTE_COLUMNS = ["subset", "n", "fail", "pass", "excellent"]
@@ -97,15 +96,10 @@ def parse_failure_report(judgments: dict[str, dict[str, list[dict[str, Any]]]]) 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str], cfg: dict[str, Any],
                inputs: list[Path]) -> Path:
-    with atomic_write(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
-                                 round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
-    write_manifest(path, config={"analysis": cfg.get("analysis"), "judge": cfg.get("judge"),
-                                 "profile": cfg.get("profile")}, inputs=inputs)
-    return path
+    """Exactly the contract's columns (the figures read them), floats to 4 digits."""
+    config = {"analysis": cfg.get("analysis"), "judge": cfg.get("judge"), "profile": cfg.get("profile")}
+    return write_csv(path, [{k: row.get(k) for k in columns} for row in rows], columns, config=config,
+                     inputs=inputs, digits=4)
 
 
 def analyze(cfg: dict[str, Any], human: str | Path | None = None) -> dict[str, Path]:
