@@ -38,14 +38,16 @@ def test_diversity_table_and_grades(tmp_path):
     rows = _rows(diversity.table_path(cfg))
     assert list(rows[0])[:6] == diversity.COLUMNS
     by = {r["condition"]: r for r in rows}
-    # se_filtered: 4,5,None,4,5,None,4,5 → six grades, mean 4.5, sd √0.3, t(0.975, 5) = 2.5706
+    # se_filtered: 4,5 | None,4 | 5,None | 4,5 → six grades; the interval is over the 4 prompt means
+    # 4.5, 4, 5, 4.5 (issue 10: samples of a prompt are not independent): sd √(1/6), t(0.975, 3) = 3.182446
     assert (by["se_filtered"]["n_examples"], by["se_filtered"]["n"], by["se_filtered"]["unparsed"]) == ("12", "6", "2")
     assert float(by["se_filtered"]["mean"]) == 4.5
-    assert float(by["se_filtered"]["ci_low"]) == pytest.approx(3.925200, abs=1e-6)
-    assert float(by["se_filtered"]["ci_high"]) == pytest.approx(5.074800, abs=1e-6)
+    assert float(by["se_filtered"]["ci_low"]) == pytest.approx(3.850386, abs=1e-6)
+    assert float(by["se_filtered"]["ci_high"]) == pytest.approx(5.149614, abs=1e-6)
     assert [by["wikihow"][k] for k in ("n", "mean", "ci_low", "ci_high")] == ["8", "3.0", "3.0", "3.0"]
     assert float(by["se_unfiltered"]["mean"]) == 3.5
-    assert float(by["se_unfiltered"]["ci_low"]) == pytest.approx(1.265640, abs=1e-6)
+    # 1,6 on every prompt: the prompt means are all 3.5, so prompts do not differ (the spread is within prompts)
+    assert float(by["se_unfiltered"]["ci_low"]) == pytest.approx(3.5, abs=1e-6)
     assert by["wikihow"]["label"] == "wikiHow"
     assert table[0]["condition"] == "se_filtered"
 

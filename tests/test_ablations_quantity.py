@@ -22,7 +22,8 @@ def test_sweep_then_aggregate(tmp_path):
     assert [p[:2] for p in fakes.calls["pool"]] == [("se_filtered", 40), ("se_filtered", 20)]
     assert (rec40["n"], rec40["mean"], rec40["scores"]) == (6, 3.0, [2, 4, 2, 4, 2, 4])
     saved = json.loads(quantity.size_path(cfg, 40).read_text())
-    assert saved["size"] == 40 and saved["ci_low"] == pytest.approx(1.850401, abs=1e-6)  # 3 − t(0.975,5)·√1.2/√6
+    # every prompt's samples are 2, 4 → prompt means 3, 3, 3: a prompt-level interval has zero width (issue 10)
+    assert saved["size"] == 40 and saved["ci_low"] == pytest.approx(3.0, abs=1e-6)
 
     assert (quantity.sizes_dir(cfg) / "size_20_grades.jsonl").exists()
     table = quantity.aggregate(cfg)

@@ -1,5 +1,6 @@
 """What the three ablations (paper §5–§6) share: the `ablations` config, the ablation recipe, and the chain
-pool → fine-tune → sample → grade → mean with a 95% t interval.
+pool → fine-tune → sample → grade → mean with a 95% t interval over prompts (samples of a prompt
+averaged first).
 
 The paper ran its ablations on a smaller base model (7B) with the smaller-model settings of the recipe
 (residual dropout 0.2, batch 64), so an ablation run is the main recipe with `ablations.*` substituted, trained
@@ -13,7 +14,6 @@ with fakes to check the aggregation logic without training anything.
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,13 +176,16 @@ def draw_pool(cfg: dict[str, Any], kind: str, n: int, stages: Stages, what: str)
     return rows
 
 
-def summarise(scores: Iterable[float | None], ci: float, mean_ci: Callable[[Sequence[float], float],
-                                                                            tuple[float, float, float]]) -> dict[str, Any]:
-    """Mean grade with its t interval over the parsed grades; grades that failed to parse are counted, not dropped."""
-    scores = list(scores)
-    valid = [float(s) for s in scores if s is not None and not (isinstance(s, float) and math.isnan(s))]
-    mean, low, high = mean_ci(valid, ci) if valid else (float("nan"),) * 3
-    return {"n": len(valid), "mean": mean, "ci_low": low, "ci_high": high, "unparsed": len(scores) - len(valid)}
+def summarise(grades: Iterable[tuple[Any, float | None]], ci: float,
+              mean_ci: Callable[[Sequence[float], float], tuple[float, float, float]]) -> dict[str, Any]:
+    """Mean grade with a prompt-level t interval over `(prompt_id, grade)` pairs (lima.analysis.stats).
+
+    The samples of one prompt are averaged before the interval (they are correlated: 300 prompts × 5 samples
+    are 300 independent values, not 1,500); grades that failed to parse are counted, not dropped.
+    """
+    from lima.analysis.stats import prompt_mean_ci
+
+    return prompt_mean_ci(grades, ci, interval=mean_ci)
 
 
 def score_of(row: Mapping[str, Any]) -> float | None:
@@ -207,9 +210,10 @@ def train_generate_grade(cfg: dict[str, Any], name: str, train_rows: list[dict[s
     rows = read_jsonl(responses)
     graded = stages.grade_helpfulness(cfg, rows)
     ci = float((cfg.get("analysis") or {}).get("ci", 0.95))
-    summary = summarise([score_of(g) for g in graded], ci, stages.mean_ci)
     if len(graded) != len(rows):
         raise RuntimeError(f"{name}: the grader returned {len(graded)} grades for {len(rows)} responses")
+    summary = summarise([(row.get("prompt_id"), score_of(g)) for row, g in zip(rows, graded, strict=True)], ci,
+                        stages.mean_ci)
     grades = [{"condition": name, "prompt_id": row.get("prompt_id"), "sample": row.get("sample", 0),
                "score": score_of(g), "scores": g.get("scores"), "judge_errors": g.get("errors") or None,
                "response": row.get("response")}

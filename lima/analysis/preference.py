@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from lima.analysis.stats import bootstrap_indices, percentile_interval
+
 OUTCOMES = ("win", "tie", "loss")
 TABLE_COLUMNS = ["baseline", "n", "win", "tie", "loss", "win_low", "win_high", "tie_low", "tie_high",
                  "loss_low", "loss_high"]
@@ -61,20 +63,12 @@ def win_tie_loss(outcomes: Iterable[tuple[str, str]], n_boot: int = 10000, ci: f
     counts = np.vstack([per_prompt[k] for k in sorted(per_prompt)])
     total = counts.sum()
     point = counts.sum(axis=0) / total * 100
-    rng = np.random.default_rng(seed)
     n = counts.shape[0]
     shares = []
-    chunk = max(1, 2_000_000 // max(n, 1))
-    remaining = int(n_boot)
-    while remaining > 0:
-        b = min(chunk, remaining)
-        idx = rng.integers(0, n, size=(b, n))
+    for idx in bootstrap_indices(n, n_boot, seed):
         sums = counts[idx].sum(axis=1)
         shares.append(sums / sums.sum(axis=1, keepdims=True) * 100)
-        remaining -= b
-    boot = np.vstack(shares)
-    alpha = (1 - ci) / 2
-    low, high = np.quantile(boot, alpha, axis=0), np.quantile(boot, 1 - alpha, axis=0)
+    low, high = percentile_interval(np.vstack(shares), ci)
     out: dict[str, Any] = {"n": int(total), "n_prompts": int(n)}
     for i, name in enumerate(OUTCOMES):
         out[name] = float(point[i])
