@@ -161,4 +161,5 @@ def test_released_loader_and_exporters(tmp_path):
     released.export(rows, "sharegpt", tmp_path / "s.jsonl")
     assert read_jsonl(tmp_path / "s.jsonl")[1]["conversations"][3] == {"from": "gpt", "value": "d"}
     assert released.export(rows, "alpaca", tmp_path / "a.jsonl") == {"rows": 1, "skipped_multi_turn": 1}
-    assert read_jsonl(tmp_path / "a.jsonl") == [{"instruction": "Hi?", "input": "", "output": "Hello!"}]
+    assert read_jsonl(tmp_path / "a.jsonl") == [{"instruction": "Hi?", "input": "", "output": "Hello!", "id": "lima-train:1",
+                                             "source": "authors"}]

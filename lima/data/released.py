@@ -2,8 +2,10 @@
 
 Rows are `{"conversations": [user, assistant, user, ...], "source": ...}`. We load them from a local folder or
 file, or from the hub (gated; needs `datasets`, network and an accepted licence — CC BY-NC-SA) and convert them to
-this repo's `messages` rows, ShareGPT (`{"conversations": [{"from": "human"|"gpt", "value"}]}`) or Alpaca
-(`{"instruction", "input", "output"}`; single-turn only, multi-turn rows are skipped and counted).
+this repo's `messages` rows, ShareGPT (`{"id", "conversations": [{"from": "human"|"gpt", "value"}], "source"}`)
+or Alpaca (`{"instruction", "input", "output", "id", "source"}`; single-turn only, multi-turn rows are skipped
+and counted). Any input format `lima.data.formats` reads is accepted (GAIR/lima, ShareGPT/FastChat JSON or JSONL,
+Alpaca JSON, our own outputs), so an export can be read back and ids and `source` survive the round trip.
 
 `python -m lima export --input PATH_OR_HUB_ID --split train --format sharegpt --output out.jsonl`
 """
@@ -16,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lima.io import InputError, iter_jsonl, write_jsonl
+from lima.data.formats import read_rows
+from lima.io import InputError, write_jsonl
 
 HUB_ID = "GAIR/lima"
 FORMATS = ("messages", "sharegpt", "alpaca")
@@ -32,7 +35,8 @@ def _to_messages(row: dict[str, Any], where: str, index: int, split: str) -> dic
 
 
 def load_released(path: str | Path | None = None, split: str = "train") -> list[dict[str, Any]]:
-    """Released rows as `messages` rows. `path`: a folder with <split>.jsonl, a JSONL file, or None → the hub."""
+    """Released rows as `messages` rows. `path`: a folder with <split>.jsonl, a file in any format
+    `lima.data.formats` reads, or None → the hub."""
     if path is None or str(path) == HUB_ID:
         try:
             import datasets
@@ -46,23 +50,26 @@ def load_released(path: str | Path | None = None, split: str = "train") -> list[
     file = path / f"{split}.jsonl" if path.is_dir() else path
     if not file.exists():
         raise InputError(f"{file}: not found")
-    rows = [_to_messages(r, str(file), i, split) for i, r in enumerate(iter_jsonl(file), start=1)]
-    if not rows:
-        raise InputError(f"{file}: line 1: empty file")
-    return rows
+    return read_rows(file, split)[0]
+
+
+def _keep_ids(row: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """Carry `id` and `source` into formats that have no field for them, so a round trip keeps them."""
+    return {**out, "id": row["id"], "source": row.get("source") or ""}
 
 
 def to_sharegpt(row: dict[str, Any]) -> dict[str, Any]:
-    who = {"user": "human", "assistant": "gpt"}
-    return {"id": row["id"], "conversations": [{"from": who[m["role"]], "value": m["content"]}
-                                               for m in row["messages"]]}
+    who = {"user": "human", "assistant": "gpt", "system": "system"}
+    return _keep_ids(row, {"conversations": [{"from": who[m["role"]], "value": m["content"]}
+                                             for m in row["messages"]]})
 
 
 def to_alpaca(row: dict[str, Any]) -> dict[str, Any] | None:
     msgs = row["messages"]
-    if len(msgs) > 2:
+    if len(msgs) > 2 or msgs[0]["role"] != "user":
         return None
-    return {"instruction": msgs[0]["content"], "input": "", "output": msgs[1]["content"] if len(msgs) == 2 else ""}
+    return _keep_ids(row, {"instruction": msgs[0]["content"], "input": "",
+                           "output": msgs[1]["content"] if len(msgs) == 2 else ""})
 
 
 def export(rows: list[dict[str, Any]], fmt: str, output: str | Path, inputs: list[str] | None = None) -> dict[str, int]:
@@ -80,30 +87,21 @@ def export(rows: list[dict[str, Any]], fmt: str, output: str | Path, inputs: lis
 
 
 def main(argv: list[str], prog: str) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Load the released LIMA data (GAIR/lima) or any "
-                                     "messages JSONL (e.g. data/processed/train.jsonl) and export it as messages, "
-                                     "ShareGPT or Alpaca JSONL.")
-    parser.add_argument("--input", default=HUB_ID, help=f"folder with train.jsonl/test.jsonl, a JSONL file, or "
+    parser = argparse.ArgumentParser(prog=prog, description="Load the released LIMA data (GAIR/lima) or a "
+                                     "conversation file (GAIR/lima JSONL, ShareGPT/FastChat JSON or JSONL, Alpaca "
+                                     "JSON or JSONL, this repo's messages JSONL such as data/processed/train.jsonl) "
+                                     "and export it as messages, ShareGPT or Alpaca JSONL; ids and source are kept.")
+    parser.add_argument("--input", default=HUB_ID, help=f"folder with train.jsonl/test.jsonl, a JSON/JSONL file, or "
                         f"{HUB_ID} for the hub (gated, needs network) (default: %(default)s)")
     parser.add_argument("--split", default="train", choices=("train", "test"))
     parser.add_argument("--format", default="messages", choices=FORMATS)
     parser.add_argument("--output", required=True, help="output JSONL file (written atomically)")
     args = parser.parse_args(argv)
     try:
-        file = Path(args.input)
-        if args.input != HUB_ID and file.is_file() and _is_messages(file):
-            rows = [dict(r) for r in iter_jsonl(file)]
-        else:
-            rows = load_released(None if args.input == HUB_ID else args.input, args.split)
+        rows = load_released(None if args.input == HUB_ID else args.input, args.split)
         stats = export(rows, args.format, args.output, inputs=[args.input])
     except InputError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     print(json.dumps(stats))
     return 0
-
-
-def _is_messages(file: Path) -> bool:
-    for row in iter_jsonl(file):
-        return "messages" in row
-    return False
