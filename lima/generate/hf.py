@@ -33,13 +33,19 @@ class HFGenerator:
     """`generate(conversations)` applies the model's chat template; `generate_texts(prompts)` takes raw text."""
 
     def __init__(self, model_dir: str | os.PathLike[str], decoding: DecodingConfig, dtype: str = "auto",
-                 device: str | None = None) -> None:
+                 device: str | None = None, loaded: tuple[Any, Any] | None = None) -> None:
+        """`loaded` = (model, tokenizer) already in memory (the training model scoring its own checkpoint),
+        used as they are instead of loading `model_dir` a second time."""
         from lima.model import load_model
 
         self.model_dir = str(model_dir)
         self.decoding = decoding
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model, self.tokenizer = load_model(model_dir, decoding.dtype or dtype, device=device)
+        if loaded is not None:
+            self.model, self.tokenizer = loaded
+            device = str(next(self.model.parameters()).device)
+        else:
+            self.model, self.tokenizer = load_model(model_dir, decoding.dtype or dtype, device=device)
         self.device = device
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
