@@ -98,3 +98,14 @@ def describe(result: dict) -> str:
     return "\n".join(
         f"{name}/{ref} {r['median']:.3f} (min {r['min']:.3f}, max {r['max']:.3f}, "
         f"IQR {r['q25']:.3f}–{r['q75']:.3f}, {result['blocks']} blocks)" for name, r in result["ratios"].items())
+
+
+def headline(result: dict, ours: str, digits: int = 3) -> dict:
+    """The top-level figures every results JSON leads with: `ratio` is the median per-block ratio of `ours`
+    to the reference, `ratio_spread` its min/max/quartiles, `ours`/`baseline` the median throughputs."""
+    r = result["ratios"][ours]
+    return {"ratio": round(r["median"], digits),
+            "ratio_spread": {k: round(r[k], digits) for k in ("min", "q25", "q75", "max")},
+            "ours": round(result["throughput_median"][ours], 1),
+            "baseline": round(result["throughput_median"][result["reference"]], 1),
+            "blocks": result["blocks"]}
