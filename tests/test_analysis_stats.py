@@ -157,3 +157,61 @@ def test_bradley_terry_ordering_and_table() -> None:
         assert r["ci_low"] <= r["rating"] <= r["ci_high"]
     with pytest.raises(ValueError):
         bradley_terry([("a", "a", 1.0)])
+
+
+def _glm_cells() -> tuple[list[str], list[int], list[int], list[float]]:
+    """Four cells whose win rates are exactly additive in logit: θ = ln 2, φ·tanh(·) = ±ln 2, ψ·γ = ±ln 3.
+
+    (longer, γ=+1): σ(ln 12) = 12/13 → 12 of 13 wins; (longer, γ=−1): σ(ln 4/3) = 4/7 → 4 of 7;
+    (shorter, γ=+1): σ(ln 3) = 3/4 → 3 of 4; (shorter, γ=−1): σ(ln 1/3) = 1/4 → 1 of 4.
+    The MLE reproduces every cell exactly, so θ, ψ are known and LC = mean_x σ(θ + ψ γ_x)
+    = (17 · σ(ln 6) + 11 · σ(ln 2/3)) / 28 = (17 · 6/7 + 11 · 2/5) / 28.
+    """
+    outcomes, system, baseline, gamma = [], [], [], []
+    for sign, g, n, wins in ((+1, 1.0, 13, 12), (+1, -1.0, 7, 4), (-1, 1.0, 4, 3), (-1, -1.0, 4, 1)):
+        for i in range(n):
+            outcomes.append("win" if i < wins else "loss")
+            system.append(1000 + 100 * sign)
+            baseline.append(1000)
+            gamma.append(g)
+    return outcomes, system, baseline, gamma
+
+
+def test_length_controlled_glm_with_difficulty_hand_computed() -> None:
+    outcomes, system, baseline, gamma = _glm_cells()
+    lc = length_controlled_win_rate(outcomes, system, baseline, difficulty=gamma, ridge=0.0)
+    assert lc["win_rate"] == pytest.approx(100 * 20 / 28)
+    assert lc["intercept"] == pytest.approx(math.log(2), abs=1e-9)
+    assert lc["difficulty_coef"] == pytest.approx(math.log(3), abs=1e-9)
+    # Δlen = ±100 with 20 longer and 8 shorter: σ_len (ddof 1) = 200·√(20·8/(28·27)) ; φ·tanh(100/σ) = ln 2
+    sd = 200 * math.sqrt(20 * 8 / (28 * 27))
+    assert lc["length_coef"] * math.tanh(100 / sd) == pytest.approx(math.log(2), abs=1e-9)
+    assert lc["lc_win_rate"] == pytest.approx(100 * (17 * 6 / 7 + 11 * 2 / 5) / 28, abs=1e-9)   # 67.755…
+    # without the difficulty term the same data give a different (length-only) answer
+    assert length_controlled_win_rate(outcomes, system, baseline, ridge=0.0)["lc_win_rate"] != pytest.approx(
+        lc["lc_win_rate"], abs=0.5)
+
+
+def test_length_controlled_bootstrap_resamples_instructions() -> None:
+    outcomes, system, baseline, gamma = _glm_cells()
+    lc = length_controlled_win_rate(outcomes, system, baseline, difficulty=gamma, n_boot=300, seed=3)
+    assert lc["lc_low"] < lc["lc_win_rate"] < lc["lc_high"]
+    assert lc == length_controlled_win_rate(outcomes, system, baseline, difficulty=gamma, n_boot=300, seed=3)
+    # every item on one instruction: a resample can only draw that instruction → a zero-width interval
+    one = length_controlled_win_rate(outcomes, system, baseline, difficulty=gamma, prompt_ids=["p"] * 28,
+                                     n_boot=50)
+    assert one["n_prompts"] == 1
+    assert one["lc_low"] == pytest.approx(one["lc_win_rate"], abs=1e-6) == pytest.approx(one["lc_high"], abs=1e-6)
+
+
+def test_length_controlled_table_difficulty_leaves_the_fitted_pair_out() -> None:
+    from lima.analysis.length_control import leave_one_out_difficulty, length_controlled_table
+
+    items = [{"baseline": b, "prompt_id": p, "outcome": o, "len_system": 10, "len_baseline": 10}
+             for b, p, o in (("x", "p1", "win"), ("x", "p2", "loss"), ("y", "p1", "win"), ("y", "p2", "win"),
+                             ("z", "p1", "tie"), ("z", "p2", "loss"))]
+    # row x: from y (mean 1: deviations 0, 0) and z (mean .25: +.25, −.25) → γ_p1 = −.125, γ_p2 = +.125
+    assert leave_one_out_difficulty(items, "x") == pytest.approx({"p1": -0.125, "p2": 0.125})
+    table = {r["baseline"]: r for r in length_controlled_table(items, n_boot=20)}
+    assert set(table) == {"x", "y", "z"} and table["x"]["n_prompts"] == 2
+    assert all(r["lc_low"] <= r["lc_win_rate"] <= r["lc_high"] for r in table.values())

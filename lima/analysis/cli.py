@@ -132,11 +132,11 @@ def analyze(cfg: dict[str, Any], human: str | Path | None = None) -> dict[str, P
                 continue
             _, winner = canonical(r["prompt_id"], r["system_a"], r["system_b"], r["verdict"])
             mine_a = r["system_a"] == ac.system
-            lc_items.append({"baseline": r["system_b"] if mine_a else r["system_a"],
+            lc_items.append({"baseline": r["system_b"] if mine_a else r["system_a"], "prompt_id": r["prompt_id"],
                              "outcome": outcome_for(ac.system, str(winner)),
                              "len_system": r["len_a"] if mine_a else r["len_b"],
                              "len_baseline": r["len_b"] if mine_a else r["len_a"]})
-    put("length_controlled", length_controlled_table(lc_items), LC_COLUMNS)
+    put("length_controlled", length_controlled_table(lc_items, **boot), LC_COLUMNS)
     comparisons = [(r["prompt_id"], (r["system_a"], r["system_b"], {"a": 1.0, "tie": 0.5, "b": 0.0}[r["verdict"]]))
                    for rows in pairwise.values() for r in rows if r["verdict"] is not None]
     if len({s for _, c in comparisons for s in c[:2]}) >= 2:
