@@ -38,7 +38,7 @@ CHILD = """
 import json, resource, sys, time
 from lima.data import stackexchange
 t = time.perf_counter()
-stats = stackexchange.collect(sys.argv[1], sys.argv[2], min_answer_score=10)
+stats = stackexchange.collect(sys.argv[1], sys.argv[2], min_answer_score=10, site="physics.stackexchange.com")
 print(json.dumps({"seconds": time.perf_counter() - t, "pairs": stats["pairs"],
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

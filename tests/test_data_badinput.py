@@ -28,7 +28,7 @@ def test_truncated_xml(tmp_path):
     write_posts_xml(xml, GOOD_ROWS * 3)
     xml.write_bytes(xml.read_bytes()[:-40])
     with pytest.raises(InputError, match=r"Posts\.xml: line \d+, column \d+"):
-        stackexchange.collect(xml, tmp_path / "out.jsonl")
+        stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
     assert _no_output(tmp_path)
 
 
@@ -37,14 +37,14 @@ def test_invalid_utf8_xml(tmp_path):
     write_posts_xml(xml, GOOD_ROWS)
     xml.write_bytes(xml.read_bytes().replace(b'Body="q"', b'Body="\xff\xfe"'))
     with pytest.raises(InputError, match=r"Posts\.xml: line 3, column \d+.*(encoding|UTF-8)"):
-        stackexchange.collect(xml, tmp_path / "out.jsonl")
+        stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
     assert _no_output(tmp_path)
 
 
 def test_empty_files(tmp_path):
     (tmp_path / "Posts.xml").write_bytes(b"")
     with pytest.raises(InputError, match=r"Posts\.xml: line \d+"):
-        stackexchange.collect(tmp_path / "Posts.xml", tmp_path / "out.jsonl")
+        stackexchange.collect(tmp_path / "Posts.xml", tmp_path / "out.jsonl", site="site")
     (tmp_path / "RS_2020-01.zst").write_bytes(b"")
     with pytest.raises(InputError, match=r"RS_2020-01\.zst: byte 0: empty file"):
         reddit.collect(tmp_path, tmp_path, review=tmp_path / "out_review.csv", candidates=5)
@@ -117,7 +117,8 @@ def test_cli_help_and_errors(tmp_path, capsys):
     xml = tmp_path / "Posts.xml"
     write_posts_xml(xml, GOOD_ROWS)
     xml.write_bytes(xml.read_bytes()[:-30])
-    code = data_cli.main(["stackexchange", "--input", str(xml), "--output", str(tmp_path / "out.jsonl")], prog="c")
+    code = data_cli.main(["stackexchange", "--input", str(xml), "--site", "site", "--output", str(tmp_path / "out.jsonl")],
+                         prog="c")
     assert code == 1 and "Posts.xml: line" in capsys.readouterr().err and _no_output(tmp_path)
 
 

@@ -60,7 +60,7 @@ def test_unusual_but_valid_xml_takes_the_full_parse(tmp_path, body):
     xml = tmp_path / "Posts.xml"
     write_posts_xml(xml, ROWS + [body])
     assert stackexchange._scan(xml, 0) is None
-    stats = stackexchange.collect(xml, tmp_path / "out.jsonl")
+    stats = stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
     assert stats["pairs"] == 2 and stats["other_post_types"] == 2
 
 
@@ -71,7 +71,7 @@ def test_malformed_unwanted_row_is_an_error(tmp_path, bad):
     write_posts_xml(xml, ROWS)
     xml.write_bytes(xml.read_bytes().replace(b"</posts>", b"  " + bad + b"\n</posts>"))
     with pytest.raises(InputError, match=r"Posts\.xml: line 12, column \d+"):
-        stackexchange.collect(xml, tmp_path / "out.jsonl")
+        stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
     assert not list(tmp_path.glob("*out*"))
 
 
@@ -80,7 +80,7 @@ def test_missing_end_tag_is_an_error(tmp_path):
     write_posts_xml(xml, ROWS)
     xml.write_bytes(xml.read_bytes().replace(b"</posts>", b""))
     with pytest.raises(InputError, match=r"Posts\.xml: line \d+, column \d+"):
-        stackexchange.collect(xml, tmp_path / "out.jsonl")
+        stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
 
 
 def test_bad_entity_in_wanted_row_names_its_position(tmp_path):
@@ -88,5 +88,5 @@ def test_bad_entity_in_wanted_row_names_its_position(tmp_path):
     write_posts_xml(xml, ROWS)
     xml.write_bytes(xml.read_bytes().replace(b"best &amp;amp; top", b"best &bogus; top"))
     with pytest.raises(InputError, match=r"Posts\.xml: line 5, column \d+: malformed XML .*bogus"):
-        stackexchange.collect(xml, tmp_path / "out.jsonl")
+        stackexchange.collect(xml, tmp_path / "out.jsonl", site="site.stackexchange.com")
     assert not list(tmp_path.glob("*out*"))

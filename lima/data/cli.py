@@ -26,25 +26,35 @@ def _run(args: argparse.Namespace) -> dict:
     cfg = load_profile(args.profile, parse_set_args(args.set))
     dc = data_config(cfg)
     if args.source == "all":
-        if args.input or args.output:
+        if args.input or args.output or args.site or args.review or args.min_answer_score is not None:
             raise SystemExit("collect all takes its paths from the profile; use --set data.X=... to change them")
         return collect_all(cfg)
-    default_in = {"stackexchange": dc.stackexchange, "reddit": dc.reddit, "wikihow": dc.wikihow, "sni": dc.sni,
-                  "authored": dc.authored}[args.source]
-    src = Path(args.input) if args.input else resolve(default_in)
+    if args.site and args.source != "stackexchange":
+        raise SystemExit("--site applies to stackexchange only")
+    key = {"stackexchange": "stackexchange", "reddit": "reddit", "wikihow": "wikihow", "sni": "sni",
+           "authored": "authored"}[args.source]
+    src = Path(args.input) if args.input else resolve(getattr(dc, key))
     out_dir = interim_dir(cfg)
     output = Path(args.output) if args.output else out_dir / INTERIM_FILES.get(args.source, "")
-    config = dataclasses.asdict(dc)
+    # the manifest records what this run used (command-line paths and options), not the profile's defaults
+    config = {**dataclasses.asdict(dc), key: str(src.resolve()), "profile": cfg.get("profile"),
+              "source": args.source, "output": str(output.resolve())}
     if args.source == "stackexchange":
         score = args.min_answer_score if args.min_answer_score is not None else dc.se_min_answer_score
-        return stackexchange.collect(src, output, min_answer_score=score, config=config)
+        config.update(se_min_answer_score=score, site=args.site)
+        return stackexchange.collect(src, output, min_answer_score=score, config=config, site=args.site)
     if args.source == "reddit":
-        folder = Path(args.output).parent if args.output else out_dir
-        review = Path(args.review) if args.review else resolve(dc.reddit_review)
+        folder = output.parent if args.output else out_dir
+        # the review file goes beside the outputs when --output moves them, never into the profile's folder
+        review = Path(args.review) if args.review else (folder / Path(dc.reddit_review).name if args.output
+                                                        else resolve(dc.reddit_review))
+        config.update(reddit_review=str(review.resolve()), output=str(folder.resolve()))
         return reddit.collect(src, folder, review=review, candidates=dc.reddit_candidates, config=config)
     if args.source == "wikihow":
+        config["wikihow_categories"] = str(resolve(dc.wikihow_categories))
         return wikihow.collect(src, output, categories=resolve(dc.wikihow_categories), config=config)
     if args.source == "sni":
+        config["seed"] = int(cfg.get("seed", 0))
         return sni.collect(src, output, n_tasks=dc.sni_tasks, seed=int(cfg.get("seed", 0)), config=config)
     return authored.collect(src, output, config=config)
 
@@ -53,15 +63,20 @@ def main(argv: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Read raw dumps into candidate JSONL files (the data contract of {interim}).",
         epilog="examples:\n  python -m lima collect stackexchange --input dumps/math.stackexchange.com.7z "
-               "--output se.jsonl\n  python -m lima collect all --profile smoke",
+               "--output se.jsonl\n  python -m lima collect stackexchange --input Downloads/Posts.xml "
+               "--site coffee.stackexchange.com --output se.jsonl\n  python -m lima collect all --profile smoke",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", choices=SOURCES, help="which reader; 'all' runs every reader into {interim}")
     parser.add_argument("--input", help="dump path: a .7z/Posts.xml/site folder/folder of sites (stackexchange), "
-                        "a folder or RS_/RC_ .zst file (reddit), wikihowAll.csv, an SNI tasks folder, authored "
-                        "JSONL file or folder (default: the profile's data.* path)")
+                        "a folder or .zst file, monthly RS_/RC_ or per-subreddit <Sub>_submissions/_comments "
+                        "(reddit), wikihowAll.csv, an SNI tasks folder, authored JSONL file or folder (default: the "
+                        "profile's data.* path)")
     parser.add_argument("--output", help="output JSONL (default: {interim}/<source>.jsonl); for reddit its folder "
                         "receives writingprompts.jsonl and askreddit.jsonl")
-    parser.add_argument("--review", help="reddit: the hand-review CSV (default: data.reddit_review)")
+    parser.add_argument("--review", help="reddit: the hand-review CSV (default: reddit_review.csv beside --output, "
+                        "else data.reddit_review)")
+    parser.add_argument("--site", help="stackexchange: the site of a lone Posts.xml whose folder is not named after "
+                        "it, e.g. coffee.stackexchange.com (the flat layout an extracted .7z gives)")
     parser.add_argument("--min-answer-score", type=int, help="stackexchange: cheap prefilter on the top answer")
     parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

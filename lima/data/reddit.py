@@ -78,10 +78,25 @@ def self_contained(post: dict[str, Any]) -> bool:
             and not post.get("over_18") and post.get("removed_by_category") is None)
 
 
-def _files(path: Path, prefix: str) -> list[Path]:
-    if path.is_file():
-        return [path] if path.name.startswith(prefix) else []
-    return sorted(path.glob(f"{prefix}_*.zst"))
+_KIND_OF = {"RS": "submissions", "RC": "comments"}
+_PER_SUBREDDIT = re.compile(r"^(?P<sub>[A-Za-z0-9_]+?)_(?P<kind>submissions|comments)\.zst$")
+NEEDED = ("WritingPrompts", "AskReddit")
+
+
+def dump_kind(file: Path) -> tuple[str, str | None] | None:
+    """("submissions" | "comments", subreddit or None) for a monthly `RS_2019-10.zst` / `RC_…` file or a
+    per-subreddit `AskReddit_submissions.zst` / `WritingPrompts_comments.zst` file; None for anything else."""
+    if file.suffix == ".zst" and file.name[:3] in ("RS_", "RC_"):
+        return _KIND_OF[file.name[:2]], None
+    if m := _PER_SUBREDDIT.match(file.name):
+        return m["kind"], m["sub"]
+    return None
+
+
+def _files(path: Path, kind: str) -> list[tuple[Path, str | None]]:
+    """The dump files of one kind (submissions | comments) at `path` (a file or a folder), sorted by name."""
+    files = [path] if path.is_file() else sorted(path.glob("*.zst"))
+    return [(f, k[1]) for f in files if (k := dump_kind(f)) is not None and k[0] == kind]
 
 
 def _int(value: Any) -> int:
@@ -96,16 +111,17 @@ def scan(path: Path, candidates: int, stats: Counter) -> tuple[list[dict[str, An
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    rs, rc = _files(path, "RS"), _files(path, "RC")
+    rs, rc = _files(path, "submissions"), _files(path, "comments")
     if not rs:
-        raise InputError(f"{path}: no RS_*.zst submission files found")
+        raise InputError(f"{path}: no submission files found (monthly RS_YYYY-MM.zst or per-subreddit "
+                         f"<Subreddit>_submissions.zst)")
     keep = max(2 * candidates, candidates + 50)   # spare WritingPrompts posts in case their stories are gone
     wp: list[tuple[int, str, dict[str, Any]]] = []
     ask: list[tuple[int, str, dict[str, Any]]] = []
-    for file in rs:
+    for file, file_sub in rs:
         for _, post in iter_zst_lines(file):
             stats["submissions"] += 1
-            sub = str(post.get("subreddit") or "")
+            sub = str(post.get("subreddit") or file_sub or "")
             stats[f"submissions:{sub}"] += 1
             if "id" not in post or "title" not in post:
                 stats["skipped_malformed"] += 1
@@ -119,10 +135,10 @@ def scan(path: Path, candidates: int, stats: Counter) -> tuple[list[dict[str, An
                 stats["askreddit_not_self_contained"] += 1
     posts = {pid: post for _, pid, post in wp}
     stories: dict[str, dict[str, Any]] = {}
-    for file in rc:
+    for file, file_sub in rc:
         for _, com in iter_zst_lines(file):
             stats["comments"] += 1
-            stats[f"comments:{com.get('subreddit') or ''}"] += 1
+            stats[f"comments:{com.get('subreddit') or file_sub or ''}"] += 1
             link = str(com.get("link_id") or "")
             pid = link[3:] if link.startswith("t3_") else None
             if pid not in posts or com.get("parent_id") != link or str(com.get("body") or "").strip() in GONE:
@@ -134,7 +150,31 @@ def scan(path: Path, candidates: int, stats: Counter) -> tuple[list[dict[str, An
                if pid in stories][:candidates]
     ask_rows = [_ask_row(post) for _, _, post in sorted(ask, key=lambda t: (-t[0], t[1]))]
     stats["writingprompts_without_story"] = len(wp) - len([p for p in posts if p in stories])
+    _say_what_is_missing(path, [f for f, _ in rs], [f for f, _ in rc], stats, len(stories))
     return wp_rows, ask_rows
+
+
+def _rows_of(stats: Counter, kind: str, subreddit: str) -> int:
+    return sum(n for key, n in stats.items() if key.lower() == f"{kind}:{subreddit.lower()}")
+
+
+def _say_what_is_missing(path: Path, rs: list[Path], rc: list[Path], stats: Counter, n_stories: int) -> None:
+    """A needed subreddit with zero rows is named in a warning and in `stats["missing"]` (the manifest keeps it),
+    with the subreddits the files did hold, so an empty writingprompts.jsonl never looks like a finished collect."""
+    missing: list[str] = []
+    seen = sorted(((n, k.split(":", 1)[1]) for k, n in stats.items() if k.startswith("submissions:")), reverse=True)
+    held = ", ".join(f"r/{sub or '?'} ({n})" for n, sub in seen[:5]) or "none"
+    for sub in NEEDED:
+        if _rows_of(stats, "submissions", sub) == 0:
+            missing.append(f"r/{sub} submissions")
+            log.warning("reddit: no r/%s submissions in %s (%s); the files hold %s", sub, path,
+                        ", ".join(f.name for f in rs), held)
+    if _rows_of(stats, "submissions", "WritingPrompts") and not n_stories:
+        missing.append("r/WritingPrompts comments")
+        log.warning("reddit: no r/WritingPrompts story comments in %s (%s), so no prompt has a story; add the "
+                    "matching RC_*.zst or WritingPrompts_comments.zst", path,
+                    ", ".join(f.name for f in rc) or "no comment files")
+    stats["missing"] = missing   # type: ignore[assignment]  # a list beside the counts, for the manifest
 
 
 def _url(post: dict[str, Any]) -> str:

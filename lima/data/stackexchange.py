@@ -2,7 +2,9 @@
 
 Input: a site `.7z` archive (`math.stackexchange.com.7z`, `stackoverflow.com-Posts.7z`), an extracted `Posts.xml`,
 a site folder holding `Posts.xml`, or a folder of any of these. The site is the archive/folder name as a host
-(`coffee` → `coffee.stackexchange.com`), which is also what the URL and the curation site groups use.
+(`coffee` → `coffee.stackexchange.com`), which is also what the URL and the curation site groups use. A name
+that is not a site (the flat layout an extracted `.7z` gives: `Downloads/Posts.xml`) is an error unless the site
+comes from `--site` or from the one site archive lying beside it; it never becomes `Downloads.stackexchange.com`.
 
 Memory stays flat on Stack Overflow's ~100 GB Posts.xml because nothing holds all bodies:
 1. pass 1 scans the raw bytes (`lima.data.se_scan`) and keeps only integers: per question id the best answer's (score, id,
@@ -41,24 +43,83 @@ def site_host(name: str) -> str:
     return name if "." in name else f"{name}.stackexchange.com"
 
 
-def discover_sites(path: Path) -> list[tuple[str, Path]]:
-    """(site host, Posts.xml or .7z) for a file, a site folder, or a folder of sites; sorted by site."""
+_HOST = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.(stackexchange\.com|stackoverflow\.com|com|net)$")
+
+
+def site_from_name(name: str) -> str | None:
+    """The site a file or folder name spells, or None when it does not name one.
+
+    A full host (`coffee.stackexchange.com`, `stackoverflow.com-Posts.7z`, `mathoverflow.net`) is a site name;
+    a bare word only when it is a site we know (`coffee`, `math`, `stackoverflow`), so the folder an archive was
+    extracted into (`Downloads`, `stackexchange`, `dump`) never becomes `<folder>.stackexchange.com`."""
+    from lima.curation.sites import load_site_groups, normalise_site
+
+    stem = re.sub(r"(-Posts)?\.7z$", "", name.strip(), flags=re.I).lower()
+    if "." in stem:
+        return stem if _HOST.match(stem) and (stem.endswith(".stackexchange.com") or stem.endswith(
+            ".stackoverflow.com") or stem in load_site_groups()) else None
+    host = normalise_site(stem)
+    return host if re.fullmatch(r"[a-z0-9-]+", stem) and host in load_site_groups() else None
+
+
+def _site_hint(posts: Path) -> str:
+    return (f"pass the site (--site coffee.stackexchange.com, or site=... in Python), or put the file in a folder "
+            f"named after the site ({posts.parent.parent / 'coffee.stackexchange.com' / 'Posts.xml'})")
+
+
+def _flat_site(posts: Path, site: str | None) -> str:
+    """The site of a Posts.xml that sits directly in a folder: --site, the folder's name, or the one archive
+    beside it that it was extracted from (`coffee.stackexchange.com.7z`); otherwise an error."""
+    if site:
+        return site_from_name(site) or site_host(site)
+    if named := site_from_name(posts.parent.name):
+        return named
+    archives = {s for p in posts.parent.glob("*.7z") if (s := site_from_name(p.name))}
+    if len(archives) == 1:
+        return archives.pop()
+    seen = f"the archives beside it name {sorted(archives)}" if archives else \
+        f"its folder {posts.parent.name!r} is not a site name"
+    raise InputError(f"{posts}: cannot tell which Stack Exchange site this Posts.xml belongs to ({seen}); "
+                     f"{_site_hint(posts)}")
+
+
+def discover_sites(path: Path, site: str | None = None) -> list[tuple[str, Path]]:
+    """(site host, Posts.xml or .7z) for a file, a site folder, or a folder of sites; sorted by site.
+
+    `site` names the site of a single Posts.xml or archive (the flat layout an extracted .7z gives)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix == ".xml":
+        return [(_flat_site(path, site), path)]
     if path.is_file():
-        site = path.parent.name if path.suffix == ".xml" else path.name
-        return [(site_host(site), path)]
+        host = (site_from_name(site) or site_host(site)) if site else site_from_name(path.name)
+        if host is None:
+            raise InputError(f"{path}: the archive name does not name a Stack Exchange site; rename it to the "
+                             f"dump's name (coffee.stackexchange.com.7z) or pass --site")
+        return [(host, path)]
     if (path / "Posts.xml").is_file():
-        return [(site_host(path.name), path / "Posts.xml")]
+        return [(_flat_site(path / "Posts.xml", site), path / "Posts.xml")]
     found: dict[str, Path] = {}
+    unnamed: list[str] = []
     for child in sorted(path.iterdir()):
         if child.is_dir() and (child / "Posts.xml").is_file():
-            found[site_host(child.name)] = child / "Posts.xml"
+            if (host := site_from_name(child.name)) is None:
+                unnamed.append(child.name)
+            else:
+                found[host] = child / "Posts.xml"
         elif child.suffix == ".7z" and (child.name.endswith("-Posts.7z") or "-" not in child.name):
-            found.setdefault(site_host(child.name), child)
+            if (host := site_from_name(child.name)) is None:
+                unnamed.append(child.name)
+            else:
+                found.setdefault(host, child)
+    if unnamed:
+        raise InputError(f"{path}: cannot tell which Stack Exchange site {unnamed[:5]} hold; name each folder or "
+                         f"archive after its site (coffee.stackexchange.com/Posts.xml, coffee.stackexchange.com.7z)")
     if not found:
         raise InputError(f"{path}: no Posts.xml, site folder or .7z archive found")
+    if site and len(found) > 1:
+        raise InputError(f"{path}: --site names one site, but this folder holds {len(found)}")
     return sorted(found.items())
 
 
@@ -256,10 +317,11 @@ def new_stats() -> dict[str, int]:
                           "skipped_malformed", "skipped_fabricated", "unjoined"), 0)
 
 
-def iter_collect(path: Path, stats: dict[str, int], min_answer_score: int | None = None) -> Iterator[dict[str, Any]]:
+def iter_collect(path: Path, stats: dict[str, int], min_answer_score: int | None = None,
+                 site: str | None = None) -> Iterator[dict[str, Any]]:
     from tqdm import tqdm
 
-    sites = discover_sites(path)
+    sites = discover_sites(path, site)
     for site, source in tqdm(sites, desc="stackexchange sites", disable=len(sites) < 2):
         stats["sites"] += 1
         with posts_xml(source) as xml:
@@ -269,13 +331,15 @@ def iter_collect(path: Path, stats: dict[str, int], min_answer_score: int | None
 
 
 def collect(path: str | Path, output: str | Path, min_answer_score: int | None = None,
-            config: Any = None) -> dict[str, int]:
-    """Write `stackexchange.jsonl` atomically; returns counts (rows, questions, answers, pairs, skipped...)."""
+            config: Any = None, site: str | None = None) -> dict[str, int]:
+    """Write `stackexchange.jsonl` atomically; returns counts (rows, questions, answers, pairs, skipped...).
+
+    `site` names the site of a lone Posts.xml (see `discover_sites`)."""
     stats = new_stats()
     # inputs are fingerprinted by size and mtime, not hashed: hashing a 100 GB dump would dominate the run
     sources = {str(src): {"bytes": src.stat().st_size, "mtime": src.stat().st_mtime}
-               for _, src in discover_sites(Path(path))}
-    write_jsonl(output, iter_collect(Path(path), stats, min_answer_score), config=config,
+               for _, src in discover_sites(Path(path), site)}
+    write_jsonl(output, iter_collect(Path(path), stats, min_answer_score, site), config=config,
                 extra={"stats": stats, "sources": sources})
     log.info("stackexchange: %s", stats)
     return stats
