@@ -137,3 +137,51 @@ def test_same_system_or_no_shared_prompts_is_an_error(tmp_path: Path) -> None:
         judge_pairwise(_cfg(tmp_path), LIMA, [{**BASE[0], "prompt_id": "zz"}], client=object())
     with pytest.raises(ValueError, match="both response sets"):
         judge_pairwise(_cfg(tmp_path), LIMA, LIMA, client=object())
+
+
+def _protocol_cfg(tmp_path: Path, **absolute: Any) -> dict[str, Any]:
+    return {**_cfg(tmp_path), "seed": 5, "absolute": absolute}
+
+
+def test_absolute_protocol_rates_the_papers_subsets_not_every_prompt(openai_stub: OpenAIStub,  # noqa: F811
+                                                                       tmp_path: Path) -> None:
+    """Issue 11: Fail/Pass/Excellent on N random prompts + the OOD + the safety prompts, sizes from `absolute:`."""
+    from lima.analysis.cli import absolute_table
+    from lima.judge.protocols import absolute_sample, rate_absolute_protocol
+
+    openai_stub.default = "Rating: Pass"
+    rows = _rows("lima", [f"answer {i}" for i in range(40)])
+    rows += [{**rows[0], "sample": 1, "response": "a second sample of p0"}]          # one response per prompt
+    tags = {f"p{i}": ["ood"] for i in range(30, 36)} | {f"p{i}": ["safety"] for i in range(36, 40)}
+    tags["p35"] = ["ood", "safety"]
+    cfg = _protocol_cfg(tmp_path, random_prompts=10, ood_prompts=3, safety_prompts=None)
+    plan = absolute_sample(cfg, [r["prompt_id"] for r in rows], tags)
+    chosen = {s: sorted(p for p, subs in plan.items() if s in subs) for s in ("all", "ood", "safety")}
+    assert len(chosen["all"]) == 10 and len(chosen["ood"]) == 3
+    assert chosen["safety"] == ["p35", "p36", "p37", "p38", "p39"]                   # None: every safety prompt
+    assert set(chosen["ood"]) <= {f"p{i}" for i in range(30, 36)}
+    assert plan == absolute_sample(cfg, [r["prompt_id"] for r in reversed(rows)], tags)   # seeded, order-free
+    assert absolute_sample({**cfg, "seed": 6}, [r["prompt_id"] for r in rows], tags) != plan
+
+    client = LLMClient(_endpoint(openai_stub), cache_path=tmp_path / "c.sqlite")
+    out = rate_absolute_protocol(cfg, rows, tags, client=client)
+    client.close()
+    assert openai_stub.n_requests == len(plan) < 40                                  # each chosen prompt once
+    assert sorted(r["prompt_id"] for r in out) == sorted(plan)
+    assert all(r["sample"] == 0 and r["subsets"] == plan[r["prompt_id"]] for r in out)
+    table = {r["subset"]: r["n"] for r in absolute_table(out)}
+    assert table == {"all": 10, "ood": 3, "safety": 5}
+
+
+def test_absolute_protocol_defaults_are_the_papers_50_20_30(tmp_path: Path) -> None:
+    from lima.config import load_profile, section
+    from lima.judge.protocols import AbsoluteConfig, absolute_sample
+
+    acfg = section(load_profile("paper"), "absolute", AbsoluteConfig)
+    assert (acfg.random_prompts, acfg.ood_prompts, acfg.safety_prompts) == (50, 20, 30)
+    ids = [f"t{i:03d}" for i in range(300)]
+    tags = {f"t{i:03d}": ["ood"] for i in range(40)} | {f"t{i:03d}": ["safety"] for i in range(40, 90)}
+    plan = absolute_sample({"seed": 0}, ids, tags)
+    assert [sum(s in subs for subs in plan.values()) for s in ("all", "ood", "safety")] == [50, 20, 30]
+    test = section(load_profile("test"), "absolute", AbsoluteConfig)
+    assert (test.random_prompts, test.ood_prompts, test.safety_prompts) == (4, 2, 2)

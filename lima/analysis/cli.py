@@ -64,8 +64,10 @@ def llm_labels(pairwise: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
 
 def absolute_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     table = []
-    for subset in ("all", "ood", "safety"):
-        labels = [r["label"] for r in rows if r["label"] is not None and (subset == "all" or subset in r["tags"])]
+    from lima.judge.protocols import ABSOLUTE_SUBSETS, in_subset
+
+    for subset in ABSOLUTE_SUBSETS:
+        labels = [r["label"] for r in rows if r["label"] is not None and in_subset(r, subset)]
         if labels:
             table.append({"subset": subset, "n": len(labels),
                           **{k: 100 * labels.count(k) / len(labels) for k in ("fail", "pass", "excellent")}})

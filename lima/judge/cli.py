@@ -101,9 +101,9 @@ def run_pairwise(cfg: dict[str, Any], a: str, b: str, **kw: Any) -> tuple[Path, 
 
 
 def run_absolute(cfg: dict[str, Any], system: str, **kw: Any) -> tuple[Path, list[dict[str, Any]]]:
-    from lima.judge import rate_absolute
+    from lima.judge.protocols import rate_absolute_protocol  # 50 random + 20 ood + 30 safety (`absolute:`)
 
-    rows = rate_absolute(cfg, load_responses(cfg, system), tags=test_tags(cfg), **kw)
+    rows = rate_absolute_protocol(cfg, load_responses(cfg, system), test_tags(cfg), **kw)
     return _write(cfg, f"absolute__{system}", rows, [responses_path(cfg, system)]), rows
 
 

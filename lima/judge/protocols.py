@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from lima.config import resolve
+from lima.config import resolve, section
 from lima.judge.parse import Parsed, parse_logprobs, parse_text
 from lima.judge.prompts import LABELS, load_template
 
@@ -188,6 +189,67 @@ def rate_absolute(cfg: dict[str, Any], rows: Sequence[Row], *, tags: dict[str, l
                     "label": parsed.label, "error": parsed.error, "source": parsed.source,
                     "probs": parsed.probs or None, "cached": result.cached})
     return out
+
+
+@dataclass
+class AbsoluteConfig:
+    """The profile's `absolute` section: which test prompts the Fail/Pass/Excellent protocol rates (§4.3).
+
+    The paper rated 50 random test prompts ("all" in Fig. 3), 20 out-of-distribution prompts and 30
+    safety-sensitive prompts — not every test prompt. A subset with fewer tagged prompts than asked is rated
+    whole; None rates every prompt of that subset.
+    """
+
+    random_prompts: int | None = 50        # "all": a seeded random sample of the test prompts
+    ood_prompts: int | None = 20           # prompts tagged "ood"
+    safety_prompts: int | None = 30        # prompts tagged "safety"
+    seed: int | None = None                # None: the profile's top-level seed
+
+
+ABSOLUTE_SUBSETS = ("all", "ood", "safety")
+
+
+def absolute_sample(cfg: Mapping[str, Any], prompt_ids: Sequence[str],
+                    tags: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """prompt id → the protocol subsets it is rated for ("all" = the random sample, "ood", "safety").
+
+    Each subset is drawn from the sorted ids with its own seeded generator, so adding a subset or changing
+    one size leaves the others' draws unchanged.
+    """
+    acfg = section(cfg, "absolute", AbsoluteConfig)
+    seed = acfg.seed if acfg.seed is not None else int(cfg.get("seed", 0) or 0)
+    ids = sorted({str(p) for p in prompt_ids})
+    pools = {"all": ids, "ood": [p for p in ids if "ood" in tags.get(p, ())],
+             "safety": [p for p in ids if "safety" in tags.get(p, ())]}
+    sizes = {"all": acfg.random_prompts, "ood": acfg.ood_prompts, "safety": acfg.safety_prompts}
+    chosen: dict[str, list[str]] = {}
+    for subset in ABSOLUTE_SUBSETS:
+        pool, size = pools[subset], sizes[subset]
+        picked = pool if size is None or size >= len(pool) else random.Random(f"{seed}:{subset}").sample(pool, size)
+        for pid in picked:
+            chosen.setdefault(pid, []).append(subset)
+    return {pid: chosen[pid] for pid in ids if pid in chosen}
+
+
+def in_subset(row: Mapping[str, Any], subset: str) -> bool:
+    """Whether an absolute rating counts towards `subset` of Fig. 3 (rows from before `subsets`: by tags)."""
+    if "subsets" in row:
+        return subset in row["subsets"]
+    return subset == "all" or subset in (row.get("tags") or [])
+
+
+def rate_absolute_protocol(cfg: dict[str, Any], rows: Sequence[Row], tags: Mapping[str, Sequence[str]], *,
+                           endpoint: Any = None, client: Any = None, desc: str | None = None) -> list[Row]:
+    """The paper's absolute protocol: one response per prompt, only for the prompts `absolute_sample` picks.
+
+    Every rating row carries `subsets`, the parts of Fig. 3 it counts towards; a prompt in several subsets
+    is rated once.
+    """
+    first = _first_per_prompt(rows)
+    plan = absolute_sample(cfg, list(first), tags)
+    rated = rate_absolute(cfg, [first[pid] for pid in plan], tags={k: list(v) for k, v in tags.items()},
+                          endpoint=endpoint, client=client, desc=desc)
+    return [{**row, "subsets": plan[row["prompt_id"]]} for row in rated]
 
 
 def grade_helpfulness(cfg: dict[str, Any], rows: Sequence[Row], samples: int = 1, *, endpoint: Any = None,
