@@ -153,11 +153,17 @@ def add_eot_token(tokenizer, model=None, eot_token: str = DEFAULT_EOT) -> int:
                         if e is not None}.values():
                 emb.weight[old:] = emb.weight[:old].mean(dim=0, keepdim=True)
     if model is not None:
-        gen = model.generation_config
-        eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
-        gen.eos_token_id = [eot_id] + [e for e in eos if e is not None and e != eot_id]
-        gen.pad_token_id = tokenizer.pad_token_id
+        set_eot_generation_config(model, tokenizer, eot_id)
     return eot_id
+
+
+def set_eot_generation_config(model, tokenizer, eot: int) -> None:
+    """EOT first among the model's stop ids (then its EOS ids), pad = the tokenizer's pad: generation stops at
+    the end of the turn. Also for a model loaded fresh from the base (QLoRA's merge on export)."""
+    gen = model.generation_config
+    eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+    gen.eos_token_id = [eot] + [e for e in eos if e is not None and e != eot]
+    gen.pad_token_id = tokenizer.pad_token_id
 
 
 _TEMPLATE_EOT = re.compile(r"\{\{ message\['content'\] \}\}(.+?)\{% endfor %\}")

@@ -43,7 +43,8 @@ def tiny_cfg(root: Path, base: Path, **train) -> dict:
                  "train.epochs": 2, "train.batch_size": 4, "train.micro_batch_size": 2, "train.max_length": 96,
                  "train.save_epochs": [1, 2], "train.select_epochs": [1, 2], "train.learning_rate": 1e-3,
                  "train.final_learning_rate": 1e-4, "train.residual_dropout": 0.2, "train.progress": False,
-                 "train.tensorboard": False, "train.dev_quality": None}   # the recipe, not the judge
+                 "train.tensorboard": False, "train.dev_quality": None,   # the recipe, not the judge
+                 "train.dtype": "float32", "train.compile": "off"}      # the same numbers on every CPU
     overrides.update({f"train.{k}": v for k, v in train.items()})
     return load_profile("test", overrides)
 

@@ -48,6 +48,10 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     num_threads: int | None = None             # torch CPU threads (None = torch's default)
+    dtype: str = "auto"                        # compute dtype: auto (bf16 where the CPU/GPU has it natively,
+                                               # else fp32; lima.train.precision) | float32 | bfloat16
+    compile: Literal["auto", "on", "off", True, False] = "auto"   # torch.compile the decoder; auto = where
+                                               # measured faster; YAML on/off arrive as true/false
     seed: int = 42
 
 

@@ -67,13 +67,36 @@ def perplexity(model, examples: Sequence[Example], micro_batch_size: int, max_le
     return math.exp(total / max(1, count))
 
 
+def training_state(step: int, total_steps: int, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """What a resume point needs besides the weights: optimiser moments, step, and every RNG the run draws
+    from (dropout masks): the CPU generator and, where CUDA is present, the generator of every device."""
+    return {"step": step, "total_steps": total_steps, "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng(state: dict[str, Any], where: Path) -> None:
+    """Put back the RNG states `training_state` saved; a resume on a different number of CUDA devices than
+    the run that saved it cannot replay the same dropout masks, so it stops instead of drifting silently."""
+    torch.set_rng_state(state["rng"])
+    cuda = state.get("cuda_rng") or []
+    if not cuda:
+        return
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have != len(cuda):
+        raise ValueError(f"{where}: saved the RNG state of {len(cuda)} CUDA device(s), {have} visible here; "
+                         f"resume with the same devices (CUDA_VISIBLE_DEVICES)")
+    torch.cuda.set_rng_state_all(cuda)
+
+
 def save_checkpoint(model, tokenizer, path: Path, method: str, state: dict[str, Any] | None,
-                    merged: Callable[[Any], Any] | None = None, state_dict: dict | None = None,
+                    merged: Callable[[Any], dict[str, torch.Tensor]] | None = None, state_dict: dict | None = None,
                     is_main: bool = True) -> Path:
     """An HF directory loadable by AutoModelForCausalLM (+ tokenizer with the EOT template), written atomically.
 
-    full: the weights; lora: merged weights + `adapter/`; qlora: `adapter/` only (merge on export).
-    `training_state.pt` (optimiser, RNG, step) makes it a resume point.
+    full: the weights; lora: merged weights + `adapter/` (`merged(model)` gives the merged state dict, written
+    through the base model, so no merged copy of the model is built); qlora: `adapter/` only (merge on
+    export). `training_state.pt` (optimiser, RNG, step) makes it a resume point.
     """
     if not is_main:
         return path
@@ -84,7 +107,7 @@ def save_checkpoint(model, tokenizer, path: Path, method: str, state: dict[str, 
     else:
         model.save_pretrained(tmp / "adapter")
         if method == "lora" and merged is not None:
-            merged(model).save_pretrained(tmp)
+            model.get_base_model().save_pretrained(tmp, state_dict=merged(model))
     tokenizer.save_pretrained(tmp)
     if state is not None:
         torch.save(state, tmp / "training_state.pt")

@@ -84,6 +84,29 @@ def encode_all(tokenizer, rows: Sequence[dict[str, Any]], max_length: int, loss_
     return [encode_conversation(tokenizer, row["messages"], max_length, loss_on) for row in rows]
 
 
+def drop_untrainable(examples: Sequence[Example], rows: Sequence[dict[str, Any]]
+                     ) -> tuple[list[Example], list[str]]:
+    """The examples with at least one trainable token, and the ids of those without.
+
+    A prompt that alone fills `max_length` leaves its response (and EOT) trimmed away: nothing to learn, and a
+    step made only of such examples would divide by zero trainable tokens. They are dropped and counted
+    (`run.json`: `n_dropped_no_trainable`, `dropped_ids`), never kept as empty weight.
+    """
+    kept = [ex for ex in examples if ex.n_trainable > 0]
+    dropped = [str(row.get("id", i)) for i, (ex, row) in enumerate(zip(examples, rows, strict=True))
+               if ex.n_trainable == 0]
+    return kept, dropped
+
+
+def model_context(config: Any) -> int | None:
+    """The longest sequence a model's positions cover (`max_position_embeddings` and its older names)."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def pack(lengths: Sequence[int], max_length: int) -> list[list[int]]:
     """First-fit decreasing: group example indices into rows of at most `max_length` tokens."""
     rows: list[list[int]] = []

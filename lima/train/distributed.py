@@ -74,7 +74,24 @@ class Runtime:
         if self.accelerator is not None:
             self.accelerator.wait_for_everyone()
 
+    @property
+    def sharded(self) -> bool:
+        """FSDP / DeepSpeed: no rank holds the whole model, so a forward pass needs every rank."""
+        if self.accelerator is None:
+            return False
+        return self.accelerator.distributed_type.name in {"FSDP", "DEEPSPEED"}
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's `value` on every rank (a picklable object), e.g. the dev-quality score only rank 0 computes."""
+        if self.accelerator is None:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value], from_process=0)[0]
+
     def autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-        if dtype in (torch.bfloat16, torch.float16) and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=dtype)
+        """bf16 autocast on CUDA or CPU (fp32 master weights); fp32 runs as it is. The context is entered per
+        micro-batch, so autocast's weight-cast cache never outlives an optimiser step."""
+        if dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast(self.device.type, dtype=dtype)
         return contextlib.nullcontext()

@@ -11,10 +11,13 @@ checkpoints hold the adapter and the merge happens on export, into a bf16 copy o
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from lima.io import write_manifest
 
 
 class QLoRAUnavailable(RuntimeError):
@@ -72,8 +75,44 @@ def load_adapter_weights(model, adapter_dir: str | Path) -> None:
 
 
 def merged_copy(model):
-    """A plain transformers model with the adapters merged in; the training model is left untouched."""
+    """A plain transformers model with the adapters merged in; the training model is left untouched.
+
+    Deep-copies the whole model (weights, adapters, optimiser-facing parameters): fine for a test, too much
+    at checkpoint time for a large base; `merged_state_dict` is what checkpoints use.
+    """
     return copy.deepcopy(model).merge_and_unload()
+
+
+@torch.no_grad()
+def merged_state_dict(model) -> dict[str, torch.Tensor]:
+    """The state dict `merge_and_unload()` would give, without copying the model or touching its weights.
+
+    Tensors of modules without adapters are the model's own (shared, not copied); only each adapted matrix
+    gets one new tensor, W + ΔW (LoRA), or W with the trained token rows written in (the EOT rows of the
+    embedding and output layers), computed out of place as peft's merge computes it in place. Merging in
+    place and unmerging again would round the training weights (w + d - d ≠ w in floating point) and break
+    exact resume.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    base = model.get_base_model()
+    state = base.state_dict()
+    tuners = [(name, module) for name, module in base.named_modules() if isinstance(module, BaseTunerLayer)]
+    for name, module in tuners:
+        prefix = name.removesuffix(".token_adapter")   # trainable tokens sit one level below their wrapper
+        for key in [k for k in state if k.startswith(prefix + ".")]:
+            del state[key]
+        layer = module.get_base_layer()
+        if hasattr(module, "get_merged_weights"):       # TrainableTokensLayer
+            weight = module.get_merged_weights(module.active_adapters)
+        else:                                           # LoRA layer
+            weight = layer.weight.detach()
+            for adapter in module.active_adapters:
+                weight = weight + module.get_delta_weight(adapter)
+        state[f"{prefix}.weight"] = weight.detach()
+        if getattr(layer, "bias", None) is not None:
+            state[f"{prefix}.bias"] = layer.bias.detach()
+    return state
 
 
 def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path,
@@ -82,11 +121,21 @@ def export_merged(base: str, adapter_dir: str | Path, out_dir: str | Path,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from lima.model import eot_id, set_eot_generation_config
+
     adapter_dir = Path(adapter_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir.parent))
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
-    return Path(out_dir)
+    set_eot_generation_config(merged, tokenizer, eot_id(tokenizer))   # the base's knows nothing of EOT
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    write_manifest(out_dir, inputs=[adapter_dir], extra={"kind": "QLoRA merge on export", "base": base,
+                                                          "dtype": str(dtype).removeprefix("torch.")})
+    return out_dir
