@@ -2,9 +2,11 @@
 
 Order (cheap first, so the Markdown conversion only runs on rows that can still pass): discarded site →
 missing answer → answer score → answer length → first person → references to other answers → self-contained
-title. `FilterReport` records per site how many candidates each step removed, plus how many of the rows that
-passed the score filter would fail each later filter on its own (the paper reports e.g. 352/400 within the
-length window and 53/400 with "I"/"my": the `alone` numbers are that kind of statistic).
+title (only where the title becomes the prompt: with `prompt_from: body`, or the body half of `random`, the
+title is never shown to the model, so the heuristic is not applied). `FilterReport` records per site how many
+candidates each step removed, plus how many of the rows that passed the score filter would fail each later
+filter on its own (the paper reports e.g. 352/400 within the length window and 53/400 with "I"/"my": the
+`alone` numbers are that kind of statistic).
 
 Lengths are measured in characters of the converted Markdown answer (what the model is trained on), not of
 the raw HTML.
@@ -20,7 +22,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from lima.curation.markdown import html_to_markdown, language_from_tags
+from lima.curation.markdown import html_to_markdown, language_from_tags, split_code
+from lima.curation.sampling import choose_prompt_field
 from lima.curation.sites import SiteGrouper
 
 FILTERS = ("discarded_site", "missing_answer", "score", "length", "first_person", "references", "title")
@@ -33,11 +36,22 @@ QUESTION_WORDS = {"how", "what", "why", "when", "where", "which", "who", "whom",
 
 def strip_code_and_math(markdown: str) -> str:
     """Prose only: `i`, `I` and `my` inside code or formulas (loop variables, identity matrices) are not
-    the author speaking."""
-    text = re.sub(r"```.*?```", " ", markdown, flags=re.S)
-    text = re.sub(r"`[^`\n]*`", " ", text)
+    the author speaking. Code is cut with the converter's own splitter, so a block holding ``` stays whole."""
+    text = "".join(" " if code else piece for piece, code in split_code(markdown))
     text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
     return re.sub(r"\$[^$\n]*\$", " ", text)
+
+
+# "I" that is named, not spoken: the letter I, a quoted 'I', and the Roman numeral (World War I, Type I error,
+# Part I and II, Henry I). Only these are removed before the pronoun search; any other "I" still counts.
+_MENTIONED_I = re.compile(
+    r"""(?:\b(?:the\s+)?(?:letters?|capital|upper-?case|lower-?case|roman\s+numeral|numeral|vowel|character"""
+    r"""|glyph|symbol|variable|pronoun|word)\s+["'“‘]?I(?![\w/\-])["'”’]?)"""
+    r"""|(?:["'“‘]I["'”’])"""
+    r"""|(?:\b(?:World\s+War|[Tt]ype|Part|Phase|Chapter|Class|Stage|Grade|Level|Schedule|Volume|Book|Act|Article"""
+    r"""|Title|Henry|Charles|Louis|Elizabeth|James|George|Edward|William|Mary|Richard|Peter|Nicholas|Alexander"""
+    r"""|Napoleon|Francis|Frederick|Philip)\s+I(?![\w/\-]))"""
+    r"""|(?:(?<![\w/\-])I(?=\s*(?:,|and|or|&|/|-|–|to)\s*II\b))""")
 
 
 def _word_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -53,8 +67,15 @@ def _word_pattern(words: Iterable[str]) -> re.Pattern[str]:
 
 
 def has_first_person(markdown: str, words: Iterable[str] = ("I", "my")) -> bool:
+    """The author speaks in the first person: one of `words` in the prose (not code or math), where "I"
+    that names the letter or a Roman numeral (`_MENTIONED_I`) does not count."""
     words = list(words)
-    return bool(words) and bool(_word_pattern(words).search(strip_code_and_math(markdown)))
+    if not words:
+        return False
+    prose = strip_code_and_math(markdown)
+    if "I" in words:
+        prose = _MENTIONED_I.sub(" ", prose)
+    return bool(_word_pattern(words).search(prose))
 
 
 def refers_to_other_answers(markdown: str, phrases: Iterable[str]) -> bool:
@@ -152,13 +173,28 @@ def se_meta(row: Mapping[str, Any], group: str) -> dict[str, Any]:
             "answer_score": row.get("answer_score"), "tags": list(row.get("tags") or []), "domain": group}
 
 
+def title_is_prompt(row: Mapping[str, Any], prompt_from: str, seed: int | None) -> bool:
+    """Whether this row's prompt will be its title (what `splits.se_row` does), so the title heuristic
+    only judges titles that become prompts. Without a seed, `random` cannot be resolved: assume the title."""
+    if prompt_from == "title" or (prompt_from == "random" and seed is None):
+        return True
+    rid = str(row.get("id") or f"se:{row.get('site')}:{row.get('question_id')}")
+    if prompt_from == "random" and choose_prompt_field(prompt_from, seed, rid) == "title":  # type: ignore[arg-type]
+        return True
+    # the body is the prompt, unless it converts to nothing (then se_row falls back to the title)
+    body = html_to_markdown(str(row.get("question_html") or ""), language_from_tags(list(row.get("tags") or [])))
+    return not body.strip()
+
+
 def filter_stackexchange(rows: Iterable[Mapping[str, Any]], ccfg: Any, grouper: SiteGrouper,
-                         apply_filters: bool = True) -> tuple[dict[str, dict[str, list[SECandidate]]], FilterReport]:
+                         apply_filters: bool = True, seed: int | None = None,
+                         ) -> tuple[dict[str, dict[str, list[SECandidate]]], FilterReport]:
     """Run the funnel over interim rows. Returns {group: {site: candidates sorted best-first}} and the report.
 
     `apply_filters=False` keeps every row with an answer (the "unfiltered Stack Exchange" ablation pool).
     At most `ccfg.max_candidates_per_site` best-ranked rows are held per site, so memory stays bounded on
-    Stack Overflow-sized inputs.
+    Stack Overflow-sized inputs. `seed` (the one the rows' prompts will be drawn with) lets the title check
+    skip rows whose body is the prompt under `prompt_from: random`; without it every title is checked.
     """
     report = FilterReport()
     heaps: dict[tuple[str, str], list[SECandidate]] = {}
@@ -189,9 +225,11 @@ def filter_stackexchange(rows: Iterable[Mapping[str, Any]], ccfg: Any, grouper: 
                 "first_person": ccfg.drop_first_person and has_first_person(answer, ccfg.first_person_words),
                 "references": ccfg.drop_references_to_other_answers
                 and refers_to_other_answers(answer, ccfg.reference_phrases),
-                "title": ccfg.require_self_contained_title and not title_self_contained(
-                    title, ccfg.title_min_words, ccfg.title_max_words, ccfg.title_deictic_words,
-                    ccfg.title_require_question_form, ccfg.imperative_verbs),
+                "title": ccfg.require_self_contained_title
+                and not title_self_contained(title, ccfg.title_min_words, ccfg.title_max_words,
+                                             ccfg.title_deictic_words, ccfg.title_require_question_form,
+                                             ccfg.imperative_verbs)
+                and title_is_prompt(row, ccfg.prompt_from, seed),   # after the cheap check: may convert the body
             }
             failed = [name for name, bad in checks.items() if bad]
             for name in failed:

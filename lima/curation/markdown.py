@@ -1,12 +1,14 @@
 """Stack Exchange HTML → the Markdown the assistant should learn to write.
 
 The paper strips links, images and other HTML but keeps code blocks and lists. We use markdownify and override
-three things: anchors become their text (a bare URL as anchor text is dropped, since the model should not learn
+a few things: anchors become their text (a bare URL as anchor text is dropped, since the model should not learn
 to cite links it cannot check), images vanish, and fenced code blocks carry a language. The language comes
 from, in order: the `lang-xx` / `language-xx` class on `<pre>`/`<code>` (what the site's prettifier writes), a
 preceding `<!-- language: lang-xx -->` or `<!-- language-all: ... -->` comment (older posts), or a hint the
 caller derives from the question's tags. MathJax (`$...$`, `$$...$$`) is plain text in the HTML; escaping of
-`_` and `*` is turned off so formulas survive unchanged.
+`_` and `*` is turned off so formulas survive unchanged. Strikethrough (`<del>`, `<s>`, `<strike>`) becomes
+`~~…~~`, `<br>` a hard line break (`\\` at the line end), inline code keeps its inner spacing, and a code block
+that itself contains ``` gets a longer fence.
 """
 
 from __future__ import annotations
@@ -43,6 +45,46 @@ def language_from_tags(tags: list[str] | None) -> str | None:
     return langs.pop() if len(langs) == 1 else None
 
 
+_FENCE_OPEN = re.compile(r"^[ \t]*(`{3,})[^`\n]*$")
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.S)
+
+
+def split_code(markdown: str) -> list[tuple[str, bool]]:
+    """Cut Markdown into (text, is_code) pieces: fenced blocks (closed by a fence at least as long as the
+    opening one, so code that itself holds ``` stays whole) and inline code spans (any backtick-run length).
+    Prose tidying and the prose-only filters work on the other pieces."""
+    pieces: list[tuple[str, bool]] = []
+    prose: list[str] = []
+    lines = markdown.split("\n")
+    i = 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i])
+        close = None
+        if m:
+            fence = re.compile(rf"^[ \t]*`{{{len(m[1])},}}[ \t]*$")
+            close = next((j for j in range(i + 1, len(lines)) if fence.match(lines[j])), None)
+        if close is None:
+            prose.append(lines[i])
+            i += 1
+            continue
+        pieces += _split_inline("\n".join(prose) + "\n" if prose else "")
+        prose = []
+        pieces.append(("\n".join(lines[i:close + 1]) + ("\n" if close + 1 < len(lines) else ""), True))
+        i = close + 1
+    if prose:
+        pieces += _split_inline("\n".join(prose))
+    return [(text, code) for text, code in pieces if text]
+
+
+def _split_inline(text: str) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    last = 0
+    for m in _INLINE_CODE.finditer(text):
+        out += [(text[last:m.start()], False), (m[0], True)]
+        last = m.end()
+    return [*out, (text[last:], False)]
+
+
 class _LimaConverter(MarkdownConverter):
     def convert_a(self, el, text, parent_tags):  # noqa: ANN001 - markdownify's signature
         stripped = (text or "").strip()
@@ -52,6 +94,27 @@ class _LimaConverter(MarkdownConverter):
 
     def convert_img(self, el, text, parent_tags):  # noqa: ANN001
         return ""
+
+    convert_strike = MarkdownConverter.convert_del   # markdownify knows <del> and <s>, not the older <strike>
+
+    def process_text(self, el, parent_tags=None):  # noqa: ANN001
+        """Inline code keeps its spaces (`x  =  1`, ` a b `); markdownify would collapse them like prose.
+        A newline inside a span becomes a space, which is what it renders as."""
+        if parent_tags and "code" in parent_tags and "pre" not in parent_tags:
+            return str(el).replace("\r\n", "\n").replace("\n", " ")
+        return super().process_text(el, parent_tags)
+
+    def convert_pre(self, el, text, parent_tags):  # noqa: ANN001
+        """A fence longer than any backtick run inside, so code that holds ``` (Markdown examples, shell
+        heredocs) does not close its own block."""
+        out = super().convert_pre(el, text, parent_tags)
+        longest = max((len(r) for r in re.findall(r"`+", text or "")), default=0)
+        if longest < 3 or not out:
+            return out
+        fence = "`" * (longest + 1)
+        head, _, rest = out.partition("```")
+        body, _, tail = rest.rpartition("```")
+        return f"{head}{fence}{body}{fence}{tail}"
 
 
 def _code_language(default: str | None):  # noqa: ANN202
@@ -88,13 +151,16 @@ def html_to_markdown(html: str, default_language: str | None = None) -> str:
                     pre["data-lima-lang"] = lang
         comment.extract()
     converter = _LimaConverter(heading_style="atx", bullets="-", escape_underscores=False,
-                               escape_asterisks=False, escape_misc=False,
+                               escape_asterisks=False, escape_misc=False, newline_style="backslash",
                                code_language_callback=_code_language(all_lang or default_language))
     text = converter.convert_soup(soup)
-    # Tidy prose only: removed links/images leave double spaces, but code blocks keep their whitespace.
-    parts = re.split(r"(```.*?```)", text, flags=re.S)
-    for i in range(0, len(parts), 2):
-        part = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", parts[i])
-        part = re.sub(r"[ \t]+\n", "\n", part)
-        parts[i] = re.sub(r"\n{3,}", "\n\n", part)
+    # Tidy prose only: removed links/images leave double spaces, but code (blocks and spans) keeps its
+    # whitespace. <br> is a backslash line break, which survives the trailing-space trim.
+    parts = []
+    for piece, code in split_code(text):
+        if not code:
+            piece = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", piece)
+            piece = re.sub(r"[ \t]+\n", "\n", piece)
+            piece = re.sub(r"\n{3,}", "\n\n", piece)
+        parts.append(piece)
     return "".join(parts).strip()

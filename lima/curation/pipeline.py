@@ -61,7 +61,8 @@ def run_curation(cfg: dict[str, Any]) -> dict[str, Any]:
 
     grouper = SiteGrouper(ccfg.site_groups, ccfg.unknown_site_group)
     if "stackexchange" in needed:
-        se, freport = filter_stackexchange(iter_jsonl(interim_path(cfg, "stackexchange")), ccfg, grouper)
+        se, freport = filter_stackexchange(iter_jsonl(interim_path(cfg, "stackexchange")), ccfg, grouper,
+                                          seed=seed)
     else:
         se, freport = {}, None
     filters = freport.as_dict() if freport else {"sites": {}, "totals": {}}

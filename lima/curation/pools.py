@@ -89,7 +89,8 @@ def make_pool(cfg: dict[str, Any], kind: str, n: int, seed: int) -> list[dict[st
         return [wikihow_row(r) for r in category_then_article(by_cat, n, rng, source="wikihow pool")]
     if kind == "se_filtered":
         grouper = SiteGrouper(ccfg.site_groups, ccfg.unknown_site_group)
-        groups, report = filter_stackexchange(iter_jsonl(interim_path(cfg, "stackexchange")), ccfg, grouper)
+        groups, report = filter_stackexchange(iter_jsonl(interim_path(cfg, "stackexchange")), ccfg, grouper,
+                                              seed=seed)
         pools = {site: cands for by_site in groups.values() for site, cands in by_site.items()}
         sizes = {s: e["candidates"] if ccfg.site_size_from == "interim" else e["kept"] for s, e in report.sites.items()}
     else:
