@@ -51,7 +51,7 @@ def test_annotator_sees_and_changes_only_own_labels(small) -> None:
     claimed = None
     for _ in range(5):                                  # 4 shared items, then ann1's first own claim
         item = one.get("/api/next").json()["item"]
-        assert set(item) == {"id", "prompt", "response_A", "response_B", "overlap"}   # blind: no system names
+        assert set(item) == {"id", "task", "prompt", "messages", "response_A", "response_B", "overlap"}   # blind
         assert one.post(f"/api/items/{item['id']}/label", json={"choice": "A"}).json()["ok"]
         claimed = item
     assert claimed is not None and not claimed["overlap"]

@@ -10,7 +10,8 @@ import pytest
 from annotate_server import XSS_RESPONSE, make_store, write_responses
 
 from lima.annotate import db
-from lima.annotate.app import agreement_table, tie_discounted_accuracy
+from lima.analysis.agreement import tie_discounted_accuracy
+from lima.annotate import stats
 from lima.annotate.cli import main, make_pairs
 from lima.annotate.render import render_markdown
 from lima.io import InputError
@@ -26,13 +27,27 @@ def test_render_keeps_markdown_and_makes_html_inert() -> None:
     assert '<a href="https://example.com" rel="noopener noreferrer nofollow">ok</a>' in html
 
 
-def test_tie_discounted_accuracy_known_values() -> None:
+def test_tie_discounted_accuracy_known_values(tmp_path) -> None:
+    """The admin view's agreement is lima.analysis.agreement's, on the pairs both annotators labelled."""
     assert tie_discounted_accuracy(["a", "a", "tie", "b"], ["a", "tie", "tie", "a"]) == (1 + 0.5 + 1 + 0) / 4
     assert tie_discounted_accuracy(["tie"], ["b"]) == 0.5
     with pytest.raises(ValueError):
         tie_discounted_accuracy(["a"], [])
-    rows = agreement_table({"x": {1: "a", 2: "b", 3: "tie"}, "y": {2: "a", 3: "tie", 4: "a"}, "z": {9: "a"}})
-    assert rows == [{"a": "x", "b": "y", "n": 2, "tda": 0.5}]
+    path, tokens = make_store(tmp_path, n_items=4, overlap=4, annotators=["x", "y", "z"])
+    conn = db.connect(path)
+    x, y, z = (db.annotator_for_token(conn, tokens[n]) for n in "xyz")
+    items = [r["id"] for r in conn.execute("SELECT id FROM items ORDER BY position")]
+    for who, shown in ((x, ["A", "B", "tie"]), (y, ["A", "tie", "tie", "A"])):
+        for item, choice in zip(items, shown, strict=False):
+            db.set_label(conn, who, item, choice)
+    db.set_label(conn, z, items[3], "A")
+    pairs, overall = stats.agreement(conn)
+    by_pair = {(p["annotator_1"], p["annotator_2"]): p for p in pairs}
+    assert sorted(by_pair) == [("x", "y"), ("y", "z")]                 # x and z share no item: no row
+    assert by_pair[("x", "y")]["n"] == 3 and by_pair[("x", "y")]["tie_discounted_accuracy"] == 2.5 / 3
+    assert by_pair[("y", "z")]["n"] == 1 and by_pair[("y", "z")]["tie_discounted_accuracy"] == 1.0
+    assert overall == (2.5 + 1.0) / 4
+    assert stats.fmt(by_pair[("y", "z")]["kappa"]) == "—"              # one category: κ undefined, not 0 or 1
 
 
 def test_load_records_a_seeded_order_and_overlap(tmp_path) -> None:

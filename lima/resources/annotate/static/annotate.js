@@ -1,5 +1,5 @@
-// Keys 1 / 2 / 0 press the matching choice button, n skips; also sizes the progress bar (no inline styles
-// are allowed by the Content-Security-Policy).
+// Keys press the matching choice button (1 / 2 / 0 for pairs, 1 / 2 / 3 for ratings), n skips; also sizes the
+// progress bar (no inline styles are allowed by the Content-Security-Policy).
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var fill = document.querySelector(".progress-fill");
@@ -11,7 +11,7 @@ document.addEventListener("DOMContentLoaded", function () {
 document.addEventListener("keydown", function (event) {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
   var tag = event.target && event.target.tagName;
-  if (tag === "INPUT" || tag === "TEXTAREA") return;
+  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
   var button = document.querySelector('button[data-key="' + event.key + '"]');
   if (button) {
     event.preventDefault();
