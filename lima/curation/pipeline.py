@@ -9,7 +9,7 @@ from typing import Any
 from lima.config import resolve
 from lima.curation import INTERIM_FILES, curation_config, interim_path
 from lima.curation.filters import filter_stackexchange
-from lima.curation.leakage import check_leakage
+from lima.curation.leakage import LeakageError, check_files, enforce
 from lima.curation.pools import unfiltered_pool_rows
 from lima.curation.sampling import temperature_probabilities
 from lima.curation.sites import SiteGrouper
@@ -18,10 +18,6 @@ from lima.curation.table1 import table1, to_markdown
 from lima.io import InputError, atomic_write, iter_jsonl, write_json, write_jsonl, write_manifest
 
 log = logging.getLogger(__name__)
-
-
-class LeakageError(RuntimeError):
-    """Test/dev prompts found in train while `curation.leakage_action` is `fail`."""
 
 
 def _needed_sources(ccfg: Any) -> set[str]:
@@ -73,12 +69,12 @@ def run_curation(cfg: dict[str, Any]) -> dict[str, Any]:
     splits = build_splits(ccfg, seed, se, sizes, interim)
     train, dev, test = splits["train"], splits["dev"], splits["test"]
 
-    leakage = check_leakage(dev + test, train, ccfg.leakage_ngram, ccfg.leakage_jaccard)
-    if leakage["hits"] and ccfg.leakage_action == "fail":
-        raise LeakageError(f"{leakage['hits']} test/dev prompt(s) match training prompts: "
-                           f"{[(h['id'], h['train_id']) for h in leakage['exact'] + leakage['near']][:10]}")
-    table = table1({"train": train, "dev": dev, "test": test}, ccfg.table1_tokenizer)
     pool = unfiltered_pool_rows(cfg, ccfg.pool_unfiltered_size, seed)
+    # every file a model trains on, every user turn, before anything is written (leakage_action: fail stops here)
+    leakage = check_files(dev + test, {"train.jsonl": train, "train_multiturn.jsonl": splits["train_multiturn"],
+                                       "pool_unfiltered.jsonl": pool}, ccfg.leakage_ngram, ccfg.leakage_jaccard)
+    enforce(leakage, ccfg.leakage_action, "curation")
+    table = table1({"train": train, "dev": dev, "test": test}, ccfg.table1_tokenizer)
 
     counts = {"train": len(train), "dev": len(dev), "test": len(test),
               "train_multiturn": len(splits["train_multiturn"]), "pool_unfiltered": len(pool),
@@ -90,7 +86,7 @@ def run_curation(cfg: dict[str, Any]) -> dict[str, Any]:
               "unknown_sites": sorted(grouper.unknown_sites),
               "site_probabilities": site_probabilities(filters, ccfg.temperature, ccfg.site_size_from),
               "selection": splits["info"], "shortfalls": splits["info"]["shortfalls"], "counts": counts,
-              "leakage_hits": leakage["hits"],
+              "leakage_hits": leakage["hits"], "leakage_action": ccfg.leakage_action,
               "site_groups_note": "project's own site mapping (lima/resources/se_site_groups.csv); the paper's "
                                   "75/99/5 list is unpublished"}
 
@@ -109,7 +105,12 @@ def run_curation(cfg: dict[str, Any]) -> dict[str, Any]:
     with atomic_write(paths["table1.md"]) as handle:
         handle.write(to_markdown(table, f"## {label}"))
     write_json(paths["curation_report.json"], report, config=config, inputs=inputs)
-    write_json(paths["leakage_report.json"], leakage, config=config, inputs=[paths["train.jsonl"]])
+    write_json(paths["leakage_report.json"], leakage, config=config,
+               inputs=[paths[n] for n in ("train.jsonl", "train_multiturn.jsonl", "pool_unfiltered.jsonl",
+                                          "dev.jsonl", "test.jsonl")])
     log.info("curation: %s", counts)
     return {"counts": counts, "report": report, "leakage": leakage, "table1": table,
             "paths": {k: str(v) for k, v in paths.items()}}
+
+
+__all__ = ["LeakageError", "run_curation", "site_probabilities"]

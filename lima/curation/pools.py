@@ -16,6 +16,7 @@ from typing import Any
 
 from lima.curation import INTERIM_FILES, curation_config, interim_path
 from lima.curation.filters import SECandidate, filter_stackexchange, se_meta
+from lima.curation.leakage import guard_pool
 from lima.curation.markdown import html_to_markdown, language_from_tags
 from lima.curation.sampling import ShortfallError, category_then_article, rng_for, temperature_sample
 from lima.curation.sites import SiteGrouper
@@ -76,7 +77,15 @@ def unfiltered_se(cfg: dict[str, Any], per_site: int | None, seed: int) -> tuple
 
 
 def make_pool(cfg: dict[str, Any], kind: str, n: int, seed: int) -> list[dict[str, Any]]:
-    """n rows of one ablation condition; raises ShortfallError naming the pool when fewer candidates exist."""
+    """n rows of one ablation condition; raises ShortfallError naming the pool when fewer candidates exist.
+
+    The pool is checked for dev/test leakage before it is returned (`lima.curation.leakage.guard_pool`)."""
+    rows = _draw_pool(cfg, kind, n, seed)
+    guard_pool(cfg, rows, f"{kind}-n{n}-seed{seed}")
+    return rows
+
+
+def _draw_pool(cfg: dict[str, Any], kind: str, n: int, seed: int) -> list[dict[str, Any]]:
     ccfg = curation_config(cfg)
     if kind not in POOL_KINDS:
         raise ValueError(f"pool kind must be one of {POOL_KINDS}, got {kind!r}")
