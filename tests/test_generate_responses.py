@@ -52,7 +52,8 @@ def test_interrupted_run_resumes_and_finishes_ordered(cfg, tiny_model_dir, tmp_p
     assert manifest_path(out).exists()
     row = rows[0]
     assert set(row) == {"system", "prompt_id", "prompt", "response", "decoding", "model", "created", "stop_reason",
-                        "n_tokens"}
+                        "n_tokens", "prompt_trimmed", "prompt_tokens_dropped", "max_new_tokens"}   # + the guard
+    assert (row["prompt_trimmed"], row["max_new_tokens"]) == (False, 5)
     assert row["decoding"]["repetition_penalty"] == 1.2 and row["decoding"]["top_p"] == 0.9
     assert row["stop_reason"] in {"eot", "length"} and 0 <= row["n_tokens"] <= 5
 

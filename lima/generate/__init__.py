@@ -14,6 +14,7 @@ from typing import Any
 
 from lima.generate.decoding import DecodingConfig, GeneratedTokensRepetitionPenalty
 from lima.generate.hf import GenerationResult, HFGenerator
+from lima.generate.responses import context_fields
 
 __all__ = ["DecodingConfig", "GeneratedTokensRepetitionPenalty", "GenerationResult", "HFGenerator",
            "generate_responses", "load_generator", "decoding_of"]
@@ -52,7 +53,8 @@ def generate_responses(cfg: dict[str, Any], system: str, model_dir: str | os.Pat
         if state["generator"] is None:                       # loaded only when something is left to answer
             state["generator"] = load_generator(model_dir, decoding)
         results = state["generator"].generate([p["messages"] for p, _ in batch], seed=seed)
-        return [{"response": r.text, "stop_reason": r.stop_reason, "n_tokens": r.n_tokens} for r in results]
+        return [{"response": r.text, "stop_reason": r.stop_reason, "n_tokens": r.n_tokens, **context_fields(r)}
+                for r in results]
 
     return resumable_generate(output, system, prompts, produce, batch_size=decoding.batch_size,
                               samples_per_prompt=samples_per_prompt, seed=decoding.seed, model=str(model_dir),

@@ -1,7 +1,8 @@
 """Batched sampling with Hugging Face transformers: the reference backend (CPU or one GPU).
 
 Prompts are sorted by length and cut into batches, so each batch pads little; padding goes on the left so
-every row's next token sits in the last column. Each batch is seeded, so a run is reproducible.
+every row's next token sits in the last column. Each batch is seeded, so a run is reproducible. Every prompt
+goes through the context guard (lima.generate.context) first: prompt + new tokens never exceed the context.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers import GenerationConfig, LogitsProcessorList
 
+from lima.generate.context import fit_context, model_context, tail_tokens, template_suffix
 from lima.generate.decoding import DecodingConfig, GeneratedTokensRepetitionPenalty
 
 
@@ -27,6 +30,8 @@ class GenerationResult:
     prompt_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[dict[str, Any]] | None = None   # per position {"token", "logprob", "top": {token: logprob}}
+    prompt_tokens_dropped: int = 0         # the context guard trimmed this many prompt tokens (0: kept whole)
+    max_new_tokens: int | None = None      # this prompt's new-token budget after the guard
 
 
 class HFGenerator:
@@ -51,6 +56,7 @@ class HFGenerator:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.stop_ids = self._stop_ids()
+        self.context = model_context(self.model.config)
 
     def _stop_ids(self) -> list[int]:
         """EOT first (the paper's end-of-turn), then whatever EOS ids the model's generation config lists."""
@@ -79,18 +85,27 @@ class HFGenerator:
 
     def generate(self, conversations: list[list[dict[str, str]]], seed: int | None = None,
                  **kwargs: Any) -> list[GenerationResult]:
-        return self.generate_texts([self.render(c) for c in conversations], seed=seed, **kwargs)
+        texts = [self.render(c) for c in conversations]
+        return self.generate_texts(texts, seed=seed, tails=[template_suffix(self.tokenizer, c) for c in conversations],
+                                   **kwargs)
 
     def generate_texts(self, prompts: list[str], seed: int | None = None, *, stop: list[str] | None = None,
                        max_new_tokens: int | None = None, temperature: float | None = None,
                        top_p: float | None = None, do_sample: bool | None = None, top_logprobs: int | None = None,
                        repetition_penalty: float | None = None,
                        add_special_tokens: bool = False, batch_size: int | None = None,
-                       progress: bool = False) -> list[GenerationResult]:
-        """Sample one continuation per prompt (in input order), batched by length."""
+                       progress: bool = False, tails: Sequence[str] | None = None) -> list[GenerationResult]:
+        """Sample one continuation per prompt (in input order), batched by length.
+
+        `tails[i]`: the end of prompt i that the context guard must keep when it trims (the template's framing).
+        """
         d = self.decoding
+        new_tokens = max_new_tokens or d.max_new_tokens
         encoded = [self.tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
-        encoded = self._fit_context(encoded, max_new_tokens or d.max_new_tokens)
+        fitted = [fit_context(ids, new_tokens, self.context, tail_tokens(self.tokenizer, text, tail))
+                  for ids, text, tail in zip(encoded, prompts, tails or [""] * len(prompts), strict=True)]
+        self._report_trimmed(fitted, new_tokens)
+        encoded = [f.ids for f in fitted]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         size = max(1, batch_size or d.batch_size)
         batches = [order[i:i + size] for i in range(0, len(order), size)]
@@ -99,7 +114,7 @@ class HFGenerator:
         for number, batch in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not progress)):
             torch.manual_seed(base_seed + number)
             outs = self._generate_batch([encoded[i] for i in batch], stop=stop,
-                                        max_new_tokens=max_new_tokens or d.max_new_tokens,
+                                        budgets=[fitted[i].max_new_tokens for i in batch],
                                         temperature=d.temperature if temperature is None else temperature,
                                         top_p=d.top_p if top_p is None else top_p,
                                         do_sample=d.do_sample if do_sample is None else do_sample,
@@ -107,23 +122,20 @@ class HFGenerator:
                                         repetition_penalty=d.repetition_penalty if repetition_penalty is None
                                         else repetition_penalty)
             for i, out in zip(batch, outs, strict=True):
+                out.prompt_tokens_dropped = fitted[i].dropped
+                out.max_new_tokens = fitted[i].max_new_tokens
                 results[i] = out
         return [r for r in results if r is not None]
 
-    def _fit_context(self, encoded: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Keep the last tokens of a prompt that would not fit the context with max_new_tokens after it."""
-        limit = getattr(self.model.config, "max_position_embeddings", None)
-        if not limit or limit - max_new_tokens < 16:
-            return encoded
-        keep = limit - max_new_tokens
-        cut = sum(len(ids) > keep for ids in encoded)
+    def _report_trimmed(self, fitted: list[Any], max_new_tokens: int) -> None:
+        cut = [f for f in fitted if f.dropped]
         if cut:
-            print(f"{self.model_dir}: {cut} prompt(s) longer than {keep} tokens (context {limit} - "
-                  f"{max_new_tokens} new) keep only their last {keep} tokens", file=sys.stderr)
-        return [ids[-keep:] if len(ids) > keep else ids for ids in encoded]
+            print(f"{self.model_dir}: {len(cut)} prompt(s) did not fit the {self.context}-token context with "
+                  f"{max_new_tokens} new tokens; kept their beginning and template ending, dropped "
+                  f"{sum(f.dropped for f in cut)} tokens in all (recorded per response)", file=sys.stderr)
 
     @torch.no_grad()
-    def _generate_batch(self, rows: list[list[int]], *, stop: list[str] | None, max_new_tokens: int,
+    def _generate_batch(self, rows: list[list[int]], *, stop: list[str] | None, budgets: list[int],
                         temperature: float, top_p: float, do_sample: bool,
                         top_logprobs: int | None, repetition_penalty: float) -> list[GenerationResult]:
         pad = self.tokenizer.pad_token_id
@@ -132,7 +144,7 @@ class HFGenerator:
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long,
                                  device=self.device)
         sampling = {"temperature": temperature, "top_p": top_p, "top_k": 0} if do_sample and temperature > 0 else {}
-        config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=bool(sampling), eos_token_id=self.stop_ids,
+        config = GenerationConfig(max_new_tokens=max(budgets), do_sample=bool(sampling), eos_token_id=self.stop_ids,
                                   pad_token_id=pad, repetition_penalty=1.0, stop_strings=stop or None,
                                   return_dict_in_generate=True, output_logits=bool(top_logprobs), **sampling)
         processors = LogitsProcessorList()
@@ -144,8 +156,9 @@ class HFGenerator:
         logprobs = None
         if top_logprobs:
             logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)   # (batch, steps, vocab)
-        return [self._finish(row, generated[b], stop, None if logprobs is None else logprobs[b], top_logprobs)
-                for b, row in enumerate(rows)]
+        # a row whose budget is below the batch's stops at its budget: tokens past it would lie outside the context
+        return [self._finish(row, generated[b][:budgets[b]], stop, None if logprobs is None else logprobs[b],
+                             top_logprobs) for b, row in enumerate(rows)]
 
     def _finish(self, prompt: list[int], ids: list[int], stop: list[str] | None, logprobs: torch.Tensor | None,
                 top_logprobs: int | None) -> GenerationResult:

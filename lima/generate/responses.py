@@ -104,6 +104,13 @@ def resumable_generate(output: str | os.PathLike[str], system: str, prompts: Seq
     return output
 
 
+def context_fields(result: Any) -> dict[str, Any]:
+    """What the context guard did to a prompt, for its response row (lima.generate.context)."""
+    dropped = int(getattr(result, "prompt_tokens_dropped", 0) or 0)
+    return {"prompt_trimmed": dropped > 0, "prompt_tokens_dropped": dropped,
+            "max_new_tokens": getattr(result, "max_new_tokens", None)}
+
+
 def _row(system: str, prompt: dict[str, Any], sample: int, res: dict[str, Any], model: str | None,
          decoding: dict[str, Any] | None, samples_per_prompt: int) -> dict[str, Any]:
     row = {"system": system, "prompt_id": str(prompt["id"]), "prompt": prompt_text(prompt),
@@ -111,6 +118,9 @@ def _row(system: str, prompt: dict[str, Any], sample: int, res: dict[str, Any], 
            "model": res.get("model", model),
            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
            "stop_reason": res.get("stop_reason"), "n_tokens": res.get("n_tokens")}
+    for key in ("prompt_trimmed", "prompt_tokens_dropped", "max_new_tokens"):   # the context guard, when it ran
+        if key in res:
+            row[key] = res[key]
     if samples_per_prompt > 1:
         row["sample"] = sample
     return row

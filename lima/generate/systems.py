@@ -103,10 +103,15 @@ def urial_base(cfg: dict[str, Any], spec: SystemSpec) -> str:
     return str(base)
 
 
+def urial_query(prompt: str) -> str:
+    """The new query block and the opened answer block that end a URIAL prompt."""
+    return f"# Query:\n```\n{prompt.strip()}\n```\n\n# Answer:\n```\n"
+
+
 def render_urial(prompt: str, template: str | os.PathLike[str] | None = None) -> str:
     """The URIAL prefix (system prompt + 3 examples), then the new query and an opened answer block."""
     prefix = Path(template or URIAL_PROMPT).read_text(encoding="utf-8").rstrip()
-    return f"{prefix}\n\n# Query:\n```\n{prompt.strip()}\n```\n\n# Answer:\n```\n"
+    return f"{prefix}\n\n{urial_query(prompt)}"
 
 
 def clean_urial(text: str) -> str:
@@ -222,7 +227,7 @@ def _run_endpoint(cfg: dict[str, Any], spec: SystemSpec, prompts: list[dict[str,
 def _run_urial(cfg: dict[str, Any], spec: SystemSpec, prompts: list[dict[str, Any]], output: Path,
                decoding: Any, common: dict[str, Any]) -> Path:
     from lima.generate.hf import HFGenerator
-    from lima.generate.responses import prompt_text, resumable_generate
+    from lima.generate.responses import context_fields, prompt_text, resumable_generate
 
     base = urial_base(cfg, spec)
     template = resolve(spec.template or decoding.urial_template)
@@ -232,9 +237,11 @@ def _run_urial(cfg: dict[str, Any], spec: SystemSpec, prompts: list[dict[str, An
         if "gen" not in state:
             state["gen"] = HFGenerator(base, decoding)
         texts = [render_urial(prompt_text(p), template) for p, _ in batch]
-        results = state["gen"].generate_texts(texts, seed=seed, stop=URIAL_STOP, add_special_tokens=True)
-        return [{"response": clean_urial(r.text), "stop_reason": r.stop_reason, "n_tokens": r.n_tokens}
-                for r in results]
+        # a prompt too long for the context loses in-context examples, never its own query (the protected tail)
+        results = state["gen"].generate_texts(texts, seed=seed, stop=URIAL_STOP, add_special_tokens=True,
+                                              tails=[urial_query(prompt_text(p)) for p, _ in batch])
+        return [{"response": clean_urial(r.text), "stop_reason": r.stop_reason, "n_tokens": r.n_tokens,
+                 **context_fields(r)} for r in results]
 
     return resumable_generate(output, spec.name, prompts, produce, model=f"{base} (untuned, URIAL prompt)",
                               decoding={**decoding.as_dict(), "stop": URIAL_STOP, "template": str(template)}, **common)
