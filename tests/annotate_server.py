@@ -119,3 +119,26 @@ def browser_or_skip():
             raise
         pytest.skip("playwright not installed")
     return sync_playwright, CHROMIUM, CHROMIUM_ARGS
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    """A JSONL file of the given rows (responses, conversations or gold answers)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+def client_for(db_path: Path, token: str | None = None, claim_ttl: float = 3600.0, bearer: bool = True):
+    """An in-process HTTP client of the app (real requests through the ASGI stack; 500s come back as 500)."""
+    from fastapi.testclient import TestClient
+
+    from lima.annotate.app import create_app
+
+    client = TestClient(create_app(db_path, synchronous="NORMAL", claim_ttl=claim_ttl),
+                        raise_server_exceptions=False, follow_redirects=False)
+    if token and bearer:
+        client.headers["Authorization"] = f"Bearer {token}"
+    elif token:
+        assert client.get(f"/start?token={token}").status_code == 303
+    return client

@@ -9,9 +9,8 @@ import sqlite3
 import pytest
 from annotate_server import XSS_RESPONSE, make_store, write_responses
 
-from lima.annotate import db
 from lima.analysis.agreement import tie_discounted_accuracy
-from lima.annotate import stats
+from lima.annotate import db, stats
 from lima.annotate.cli import main, make_pairs
 from lima.annotate.render import render_markdown
 from lima.io import InputError

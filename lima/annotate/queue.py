@@ -2,7 +2,8 @@
 
 Claims are what keeps non-overlap items labelled exactly once, so they must not leak:
 - skipping never claims: it records the skip and hands an unfinished claim of the skipped item back;
-- a claim nobody finished expires after `claim_ttl` seconds and another annotator may take it over;
+- a claim nobody finished expires after `claim_ttl` seconds and another annotator may take it over (even
+  one whose share is full: an abandoned item needs someone);
 - admins never claim (their labels on shared items are kept, marked with their role in the export);
 - an admin can release or reassign any unfinished claim.
 """
@@ -76,18 +77,19 @@ def next_item(conn: sqlite3.Connection, annotator: Annotator, claim_ttl: float =
 
 
 def claim(conn: sqlite3.Connection, annotator: Annotator, claim_ttl: float) -> int | None:
-    """Claim one free non-overlap item within the quota, in its own transaction."""
+    """Claim one non-overlap item in its own transaction: an unclaimed one while under the quota (fresh items
+    first), else one whose claim expired unfinished."""
     me = annotator.id
     cutoff = stamp_before(claim_ttl)
     with write_tx(conn):
         count = conn.execute("SELECT COUNT(*) FROM assignments WHERE annotator_id = ?", (me,)).fetchone()[0]
-        if count >= quota(conn):
-            return None
+        # within the quota: unclaimed or abandoned items; past it, only abandoned ones (they need someone)
+        unclaimed = "a.item_id IS NULL OR " if count < quota(conn) else ""
         free = conn.execute(
-            "SELECT i.id FROM items i LEFT JOIN assignments a ON a.item_id = i.id WHERE i.overlap = 0"
-            f" AND (a.item_id IS NULL OR (a.created < ? AND a.annotator_id != ? AND NOT {handled('i.id', 'a.annotator_id')}))"
+            "SELECT i.id FROM items i LEFT JOIN assignments a ON a.item_id = i.id WHERE i.overlap = 0 AND"
+            f" ({unclaimed}(a.created < ? AND a.annotator_id != ? AND NOT {handled('i.id', 'a.annotator_id')}))"
             f" AND NOT {handled('i.id', '?')}"
-            f" ORDER BY {_SKIPPED.format(i='i.id', a='?')}, i.position LIMIT 1",
+            f" ORDER BY {_SKIPPED.format(i='i.id', a='?')}, a.item_id IS NOT NULL, i.position LIMIT 1",
             (cutoff, me, me, me, me)).fetchone()
         if free is None:
             return None
