@@ -38,6 +38,9 @@ class SmokeModelConfig:
     pretrain_learning_rate: float = 3e-3
     pretrain_batch_size: int = 8
     pretrain_seq_len: int = 256
+    pretrain_warmup: float = 0.02         # share of the steps with a linear warm-up (world base)
+    pretrain_dtype: str = "float32"       # auto | float32 | bfloat16 (lima.train.precision.pick_dtype)
+    pretrain_threads: int | None = None   # torch threads while pretraining (None: torch's default)
 
 
 @dataclass

@@ -55,6 +55,7 @@ class DataConfig:
     sni: str = "data/raw/natural-instructions/tasks"
     authored: str = "lima/resources/authored"
     reddit_review: str = "data/interim/reddit_review.csv"
+    alpaca_json: str | None = None            # Alpaca's alpaca_data.json: the paper's Alpaca baseline trains on it
     reddit_candidates: int = 2000
     se_min_answer_score: int | None = None   # cheap collect-time prefilter; curation applies the real filters
     sni_tasks: int = 50                       # distinct generation tasks, one instance each

@@ -221,6 +221,8 @@ def _label(folder: Path, seed: int, what: str, counts: Any) -> None:
 def generate_dumps(cfg: dict[str, Any]) -> dict[str, Any]:
     """Write the miniature dumps under the profile's `data.*` paths; returns what was written."""
     dc: DataConfig = data_config(cfg)
+    if cfg.get("world", {}).get("enabled"):
+        return generate_world_dumps(cfg)
     seed = int(cfg.get("seed", 0))
     sizes = dc.synthetic_sizes
     se, rd, wh, sn = (resolve(p) for p in (dc.stackexchange, dc.reddit, dc.wikihow, dc.sni))
@@ -237,6 +239,30 @@ def generate_dumps(cfg: dict[str, Any]) -> dict[str, Any]:
     if common.name == "synthetic":
         (common / "README.txt").write_text(README.format(seed=seed), encoding="utf-8")
     log.info("synthetic dumps: %s", out)
+    return out
+
+
+def generate_world_dumps(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The LIMA world (`lima.world`) and its dumps: the same formats, content drawn from the world."""
+    from lima.world import formats as F
+    from lima.world import load_world, world_config, write_world
+
+    dc: DataConfig = data_config(cfg)
+    wc = world_config(cfg)
+    seed = int(cfg.get("seed", 0))
+    out: dict[str, Any] = {"synthetic": True, "world": True, "seed": seed, "world_files": write_world(cfg)}
+    world = load_world(cfg)
+    se, rd, wh, sn = (resolve(p) for p in (dc.stackexchange, dc.reddit, dc.wikihow, dc.sni))
+    out["stackexchange"] = F.write_stackexchange(se, world, wc, random.Random(f"{seed}:se"))
+    _label(se, seed, "Stack Exchange Posts.xml per site (LIMA world)", out["stackexchange"])
+    out["reddit"] = F.write_reddit(rd, world, wc, seed, random.Random(f"{seed}:reddit"))
+    _label(rd, seed, "Pushshift RS_/RC_ zst files (LIMA world)", out["reddit"])
+    out["wikihow"] = F.write_wikihow(wh, world, random.Random(f"{seed}:wikihow"))
+    _label(wh.parent, seed, "wikihowAll.csv (LIMA world)", out["wikihow"])
+    out["sni"] = F.write_sni(sn, world, random.Random(f"{seed}:sni"), dc.synthetic_sizes.sni_generation_tasks,
+                             dc.synthetic_sizes.sni_instances_per_task)
+    _label(sn, seed, "Super-NaturalInstructions task files (LIMA world)", out["sni"])
+    log.info("world dumps: %s", out)
     return out
 
 

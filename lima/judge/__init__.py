@@ -44,9 +44,13 @@ class JudgeConfig:
     helpfulness_model: str | None = None      # the ablations' grader (None: same as `model`)
     helpfulness_samples: int = 1
     helpfulness_temperature: float = 0.7      # used when several samples per response are drawn
-    local_model: str | None = None            # a model dir (or run dir with selected.json) to serve locally
+    local_model: str | None = None            # a model dir (or run dir with selected.json) to serve locally,
+                                              # or "reference": the LIMA world's rubric judge (lima.world.judge)
     dev_local_model: str | None = None        # the dev-quality judge served locally while LIMA trains (smoke)
     max_response_chars: int | None = None     # truncate responses in the judge prompt (tiny-context models)
+
+
+REFERENCE_JUDGE = "reference"
 
 
 def judge_config(cfg: dict[str, Any]) -> JudgeConfig:
@@ -72,7 +76,13 @@ def judge_endpoint(cfg: dict[str, Any], model: str | None = None) -> Iterator[An
     common = {"concurrency": jc.concurrency, "max_retries": jc.max_retries, "timeout": jc.timeout,
               "price_prompt_per_1k": jc.price_prompt_per_1k,
               "price_completion_per_1k": jc.price_completion_per_1k, "backoff_initial": jc.backoff_initial}
-    if jc.local_model:
+    if jc.local_model == REFERENCE_JUDGE:
+        from lima.world.judge import serve_reference_judge
+
+        with serve_reference_judge(cfg) as (url, identity):
+            yield EndpointConfig(base_url=url, model=model or jc.model, api_key_env=None,
+                                 **{**common, "backoff_initial": 0.05})
+    elif jc.local_model:
         from lima.serve import serve_in_background
 
         with serve_in_background(local_model_dir(jc.local_model), model_name=model or jc.model) as url:
@@ -83,5 +93,5 @@ def judge_endpoint(cfg: dict[str, Any], model: str | None = None) -> Iterator[An
 
 from lima.judge.protocols import grade_helpfulness, judge_pairwise, rate_absolute  # noqa: E402
 
-__all__ = ["JudgeConfig", "grade_helpfulness", "judge_config", "judge_endpoint", "judge_pairwise",
+__all__ = ["REFERENCE_JUDGE", "JudgeConfig", "grade_helpfulness", "judge_config", "judge_endpoint", "judge_pairwise",
            "local_model_dir", "rate_absolute"]

@@ -1,0 +1,78 @@
+"""The knowledge probe: what a model knows, read by cloze on the pretraining text's own phrasing.
+
+For each person and attribute the probe feeds the first biography phrasing cut before the value ("Mira Talvek
+was born in the city of") and greedily decodes a few tokens; the fact is known when the continuation starts
+with the true value. Accuracy per group and attribute, with a 95% interval that resamples people (the unit that
+was drawn), is what notebook 03 shows next to LIMA's answers about the same facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from lima.world.corpus import cloze
+from lima.world.world import ATTRIBUTES, Person, World
+
+
+@torch.no_grad()
+def cloze_hits(model: Any, tokenizer: Any, people: Sequence[Person], attributes: Sequence[str] = ATTRIBUTES,
+               batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
+    """One row per (person, attribute): the prefix, the continuation and whether it starts with the value."""
+    items = [(p, a, *cloze(p, a)) for p in people for a in attributes]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    rows = []
+    try:
+        model.eval()
+        for i in range(0, len(items), batch_size):
+            chunk = items[i:i + batch_size]
+            enc = tokenizer([prefix for _, _, prefix, _ in chunk], return_tensors="pt", padding=True)
+            enc.pop("token_type_ids", None)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            for (person, attribute, prefix, answer), ids in zip(chunk, out, strict=True):
+                text = tokenizer.decode(ids[enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                rows.append({"person": person.name, "group": person.group, "attribute": attribute,
+                             "prefix": prefix, "continuation": text, "answer": answer,
+                             "known": text.strip().startswith(answer)})
+    finally:
+        tokenizer.padding_side = side
+    return rows
+
+
+def person_bootstrap_ci(rows: Sequence[dict[str, Any]], key: str = "known", n_boot: int = 1000,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """Mean of `key` with a 95% percentile interval that resamples people, not (person, attribute) cells."""
+    by_person: dict[str, list[float]] = {}
+    for r in rows:
+        by_person.setdefault(r["person"], []).append(float(r[key]))
+    if not by_person:
+        return float("nan"), float("nan"), float("nan")
+    sums = np.array([sum(v) for v in by_person.values()])
+    counts = np.array([len(v) for v in by_person.values()])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(sums), size=(n_boot, len(sums)))
+    boot = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    return float(sums.sum() / counts.sum()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+def probe_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy per group × attribute (and 'all'), each with its person-resampled 95% interval."""
+    out = []
+    for group in sorted({r["group"] for r in rows}):
+        for attribute in [*ATTRIBUTES, "all"]:
+            sub = [r for r in rows if r["group"] == group and attribute in (r["attribute"], "all")]
+            mean, lo, hi = person_bootstrap_ci(sub)
+            out.append({"group": group, "attribute": attribute, "n": len(sub), "accuracy": round(mean, 4),
+                        "ci_low": round(lo, 4), "ci_high": round(hi, 4)})
+    return out
+
+
+def probe_world(model: Any, tokenizer: Any, world: World, groups: Sequence[str] = ("sft", "held_out"),
+                max_people: int | None = None) -> list[dict[str, Any]]:
+    people = [p for g in groups for p in world.group(g)[:max_people]]
+    return cloze_hits(model, tokenizer, people)
