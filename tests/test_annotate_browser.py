@@ -6,6 +6,9 @@ failure. Playwright's own browser download is never used: the system chromium is
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from annotate_server import Server, browser_or_skip, make_store
 
@@ -35,12 +38,23 @@ def study(tmp_path_factory):
     server.stop()
 
 
-def open_page(browser, server, token):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def open_page(browser, server, token, viewport=None):
+    """Open the start link; a first visit shows the guidelines, which are confirmed here."""
+    page = browser.new_page(viewport=viewport or {"width": 1400, "height": 900})
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{server.base_url}/start?token={token}")
+    if page.url.endswith("/guidelines"):
+        with page.expect_navigation():
+            page.click("#guidelines-start")
     return page, dialogs
+
+
+def shot(page, name: str, full_page: bool = False) -> None:
+    """A screenshot in /tmp; with LIMA_GALLERY=DIR (e.g. docs/gallery) also there, for the docs."""
+    page.screenshot(path=f"/tmp/lima_{name}.png", full_page=full_page)
+    if os.environ.get("LIMA_GALLERY"):
+        page.screenshot(path=str(Path(os.environ["LIMA_GALLERY"]) / f"{name}.png"), full_page=full_page)
 
 
 def labels_of(server, name: str) -> dict[int, str]:
@@ -84,7 +98,7 @@ def test_keyboard_flow(browser, study) -> None:
 def test_mouse_flow_with_skip_and_admin_view(browser, study) -> None:
     server, tokens = study
     page, _ = open_page(browser, server, tokens["mouse"])
-    page.screenshot(path="/tmp/lima_annotate_item.png")
+    shot(page, "annotate_item_desktop")
     skipped = item_id(page)
     page.click("#skip")
     page.wait_for_url(lambda url: not url.endswith(f"/item/{skipped}"))
@@ -102,7 +116,7 @@ def test_mouse_flow_with_skip_and_admin_view(browser, study) -> None:
     table = admin.text_content("#progress-table")
     assert "mouse" in table and "boss" in table
     assert admin.is_visible("#agreement-table") or admin.is_visible(".notice")
-    admin.screenshot(path="/tmp/lima_annotate_admin.png")
+    shot(admin, "annotate_admin", full_page=True)
     admin.close()
     page.close()
 
