@@ -75,11 +75,14 @@ class Runtime:
             self.accelerator.wait_for_everyone()
 
     @property
+    def kind(self) -> str:
+        """accelerate's distributed type (MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ...), or NO for one process."""
+        return "NO" if self.accelerator is None else self.accelerator.distributed_type.name
+
+    @property
     def sharded(self) -> bool:
         """FSDP / DeepSpeed: no rank holds the whole model, so a forward pass needs every rank."""
-        if self.accelerator is None:
-            return False
-        return self.accelerator.distributed_type.name in {"FSDP", "DEEPSPEED"}
+        return self.kind in {"FSDP", "DEEPSPEED"}
 
     def broadcast(self, value: Any) -> Any:
         """Rank 0's `value` on every rank (a picklable object), e.g. the dev-quality score only rank 0 computes."""

@@ -259,7 +259,7 @@ def start_log(s: Setup, data: Data, train_file: str | Path, start_step: int, sto
             "n_dropped_no_trainable": len(data.dropped_ids), "dropped_ids": data.dropped_ids,
             "steps_per_epoch": data.steps_per_epoch, "total_steps": data.total_steps,
             "dropout_rates": s.dropout.rates, "compute_dtype": str(s.dtype).removeprefix("torch."),
-            "compiled": s.compiled, "world_size": s.rt.world_size, "train": s.tcfg,
+            "compiled": s.compiled, "world_size": s.rt.world_size, "distributed": s.rt.kind, "train": s.tcfg,
             "model": s.cfg.get("model")}, config=s.cfg, inputs=[train_file])
     return RunLog(s.run_dir, enabled=s.rt.is_main, tensorboard=s.tcfg.tensorboard, progress=s.tcfg.progress,
                   name=s.run_dir.name, start_step=start_step, stop_step=stop, resumed=resume is not None)
