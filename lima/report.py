@@ -29,6 +29,7 @@ from lima.figures.tables import (
     MULTITURN_COLUMNS,
     PREFERENCE_COLUMNS,
     QUANTITY_COLUMNS,
+    baseline_rows,
     paper_key,
     paper_results,
     read_table,
@@ -61,11 +62,12 @@ def _count_rows(path: Path) -> list[dict[str, Any]] | None:
     return list(iter_jsonl(path)) if path.exists() else None
 
 
-def _preference(values: dict[str, tuple[Any, str]], table, section: str, paper: Mapping[str, Any]) -> None:
+def _preference(values: dict[str, tuple[Any, str]], table, section: str, paper: Mapping[str, Any],
+                declared: Mapping[str, str]) -> None:
     if table is None:
         return
     for row in table.to_dict("records"):
-        key = paper_key(str(row["baseline"]), list(paper["baselines"]))
+        key = declared.get(str(row["baseline"]))   # only a system that declares a paper row fills it
         prefix = f"{section}.baselines.{key}" if key else f"{section}.this_run_only.{row['baseline']}"
         origin = f"measured ({row['baseline']})"  # names the run's system that stands in this row
         for seg in ("win", "tie", "loss"):
@@ -164,9 +166,10 @@ def this_run_values(cfg: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
     paper = paper_results()
     _config_values(values, cfg)
     _table1(values, processed)
+    declared = baseline_rows(cfg)
     for kind in ("human", "llm"):
         table = read_table(results / "tables" / f"preference_{kind}.csv", PREFERENCE_COLUMNS)
-        _preference(values, table, f"preference_{kind}", paper[f"preference_{kind}"])
+        _preference(values, table, f"preference_{kind}", paper[f"preference_{kind}"], declared)
     _agreement(values, results / "tables" / "agreement.csv")
     absolute = read_table(results / "tables" / "absolute.csv", ABSOLUTE_COLUMNS)
     for row in [] if absolute is None else absolute.to_dict("records"):

@@ -37,8 +37,11 @@ def test_report_lists_every_paper_number_and_fills_ours(tmp_path: Path) -> None:
 
     tables = tmp_path / "data/results/tables"
     tables.mkdir(parents=True)
-    pd.DataFrame([{"baseline": "gpt-4", "n": 10, "win": 30.0, "tie": 20.0, "loss": 50.0, "win_low": 10,
+    # gpt-4-0314 declares the paper's GPT-4 (April) row in configs/systems.yaml; today's gpt-4 does not
+    pd.DataFrame([{"baseline": "gpt-4-0314", "n": 10, "win": 30.0, "tie": 20.0, "loss": 50.0, "win_low": 10,
                    "win_high": 50, "tie_low": 5, "tie_high": 40, "loss_low": 30, "loss_high": 70},
+                  {"baseline": "gpt-4", "n": 10, "win": 40.0, "tie": 20.0, "loss": 40.0, "win_low": 20,
+                   "win_high": 60, "tie_low": 5, "tie_high": 40, "loss_low": 20, "loss_high": 60},
                   {"baseline": "null", "n": 10, "win": 90.0, "tie": 10.0, "loss": 0.0, "win_low": 70,
                    "win_high": 100, "tie_low": 0, "tie_high": 30, "loss_low": 0, "loss_high": 10}]
                  ).to_csv(tables / "preference_human.csv", index=False)
@@ -68,7 +71,9 @@ def test_report_lists_every_paper_number_and_fills_ours(tmp_path: Path) -> None:
     assert rows["preference_human.baselines.gpt4.win"]["paper"] == "18"
     # ours, where this run produced it
     assert rows["preference_human.baselines.gpt4.win"]["this_run"] == "30"
-    assert rows["preference_human.baselines.gpt4.win"]["origin"] == "measured (gpt-4)"
+    assert rows["preference_human.baselines.gpt4.win"]["origin"] == "measured (gpt-4-0314)"
+    assert rows["preference_human.this_run_only.gpt-4.win"]["this_run"] == "40"     # a modern model: its own row
+    assert rows["preference_human.this_run_only.gpt-4.win"]["paper"] == MISSING
     assert rows["headline.preferred_or_equivalent.gpt4"]["this_run"] == "50"
     assert rows["absolute.safety.safe_percent"]["this_run"] == "75"
     assert rows["table1.train.stackexchange_stem.count"]["this_run"] == "3"
@@ -99,3 +104,53 @@ def test_report_cli(tmp_path: Path, capsys) -> None:
     rows = read_rows(tmp_path / "figures" / "paper_vs_this_run.csv")
     assert rows["multiturn.zero_shot.excellent"]["paper"] == "45.2"
     assert rows["multiturn.zero_shot.excellent"]["this_run"] == MISSING
+
+
+def _systems_cfg(tmp_path: Path, systems: dict) -> dict:
+    path = tmp_path / "systems.yaml"
+    path.write_text(yaml.safe_dump({"systems": systems}))
+    return load_profile("test", {"paths.root": str(tmp_path), "generate.systems_file": str(path)})
+
+
+def _preference_table(tmp_path: Path, baselines: list[str]) -> None:
+    tables = tmp_path / "data/results/tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"baseline": b, "n": 10, "win": 10.0 * (i + 1), "tie": 0.0, "loss": 100 - 10.0 * (i + 1),
+                   "win_low": 0, "win_high": 100, "tie_low": 0, "tie_high": 0, "loss_low": 0, "loss_high": 100}
+                  for i, b in enumerate(baselines)]).to_csv(tables / "preference_llm.csv", index=False)
+
+
+def test_paper_rows_come_only_from_declaring_systems(tmp_path: Path) -> None:
+    """Issue 11, the paper-row mapping: names that merely look like a paper row never fill it."""
+    cfg = _systems_cfg(tmp_path, {
+        "text-davinci-003": {"kind": "endpoint", "paper_row": "davinci003", "api": "completions",
+                             "model": "text-davinci-003", "path": "x.jsonl"},
+        "alpaca_style": {"kind": "local", "model": "m"},                     # named like Alpaca, declares nothing
+        "bard": {"kind": "endpoint", "model": "gemini-1.5-pro"},             # named like Bard, declares nothing
+        "pool_unfiltered": {"kind": "local", "model": "m", "trained_on": "pool_unfiltered.jsonl"}})
+    _preference_table(tmp_path, ["text-davinci-003", "alpaca_style", "bard", "pool_unfiltered", "claude"])
+    rows = read_rows(write_report(cfg).with_suffix(".csv"))
+    assert rows["preference_llm.baselines.davinci003.win"]["this_run"] == "10"
+    assert rows["preference_llm.baselines.davinci003.win"]["origin"] == "measured (text-davinci-003)"
+    for row in ("alpaca_65b", "bard", "claude", "gpt4"):
+        assert rows[f"preference_llm.baselines.{row}.win"]["this_run"] == MISSING, row
+    assert rows["preference_llm.this_run_only.alpaca_style.win"]["this_run"] == "20"
+    assert rows["preference_llm.this_run_only.bard.win"]["this_run"] == "30"
+    assert rows["preference_llm.this_run_only.pool_unfiltered.win"]["this_run"] == "40"
+    assert rows["preference_llm.this_run_only.claude.win"]["this_run"] == "50"          # undeclared: own row
+
+
+def test_shipped_systems_never_put_another_model_on_a_paper_row() -> None:
+    from lima.generate.systems import PAPER_ROWS, load_systems
+
+    cfg = load_profile("paper")
+    systems = load_systems(cfg)
+    declared = {name: spec.paper_row for name, spec in systems.items() if spec.paper_row}
+    assert declared == {"text-davinci-003": "davinci003", "gpt-4-0314": "gpt4"}
+    assert systems["text-davinci-003"].api == "completions"
+    for name, row in declared.items():
+        assert systems[name].model in PAPER_ROWS[row].models
+    # the unfiltered-pool model is its own system and never the paper's Alpaca 65B
+    assert "alpaca" not in systems and systems["pool_unfiltered"].paper_row is None
+    assert all(spec.decoding in ("paper", "provider_default") for spec in systems.values()
+               if spec.kind == "endpoint")

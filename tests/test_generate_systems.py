@@ -154,6 +154,6 @@ def test_cli_generates_and_lists(tmp_path, capsys) -> None:
     args = ["--profile", "test", "--set", f"paths.root={tmp_path}"]
     assert main(["--system", "null", "--prompts", str(prompts), "--output", str(out), *args], prog="g") == 0
     assert len(read_jsonl(out)) == 5
-    assert main(["--system", "gpt4", "--prompts", str(prompts), *args], prog="g") == 3
+    assert main(["--system", "gpt-4", "--prompts", str(prompts), *args], prog="g") == 3   # remote off in test
     assert main(["--list", *args], prog="g") == 0
     assert "null" in capsys.readouterr().out

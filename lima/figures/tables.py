@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -85,43 +86,31 @@ def read_json(path: str | os.PathLike[str]) -> Any | None:
         raise InputError(f"{path}:{err.lineno}: invalid JSON ({err.msg}, column {err.colno})") from None
 
 
-# Names this run may give the paper's baselines / conditions → the keys in paper_results.yaml.
-_ALIASES = {
-    "alpaca_65b": ("alpaca", "alpaca65b", "alpaca_style", "alpacastyle", "alpaca_65b"),
-    "davinci003": ("davinci003", "text_davinci_003", "davinci", "textdavinci003"),
-    "bard": ("bard",),
-    "claude": ("claude",),
-    "gpt4": ("gpt4", "gpt_4"),
-    "se_filtered": ("se_filtered", "filtered_se", "stackexchange_filtered", "filtered_stack_exchange",
-                    "filtered"),
-    "se_unfiltered": ("se_unfiltered", "unfiltered_se", "stackexchange_unfiltered",
-                      "unfiltered_stack_exchange", "unfiltered"),
-    "wikihow": ("wikihow",),
-    "zero_shot": ("zero_shot", "zeroshot", "lima", "lima_zero_shot", "without_dialogues", "no_dialogues"),
-    "dialogues": ("dialogues", "with_dialogues", "lima_dialogues", "multi_turn", "multiturn", "lima_30_dialogues",
-                  "dialogue"),
+# The ablation conditions this run writes (lima.ablations) → the keys in paper_results.yaml. Exact names only:
+# a name that is merely *like* a condition (a substring, another spelling) is not that condition.
+CONDITION_KEYS = {
+    "se_filtered": "se_filtered", "se_unfiltered": "se_unfiltered", "wikihow": "wikihow",
+    "zero_shot": "zero_shot", "dialogues": "dialogues",
 }
 
 
-def _norm(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(name).lower()).strip("_").replace("__", "_")
-
-
 def paper_key(name: str, candidates: list[str] | None = None) -> str | None:
-    """Map a run's baseline/condition name onto a paper key: an exact alias, else the longest alias it contains."""
-    norm = _norm(name)
-    squashed = norm.replace("_", "")
-    for key, aliases in _ALIASES.items():
-        if candidates is not None and key not in candidates:
-            continue
-        if norm in aliases or squashed in {a.replace("_", "") for a in aliases}:
-            return key
-    best: tuple[int, str | None] = (0, None)
-    for key, aliases in _ALIASES.items():
-        if candidates is not None and key not in candidates:
-            continue
-        for alias in aliases:
-            alias = alias.replace("_", "")
-            if len(alias) >= 4 and alias in squashed and len(alias) > best[0]:
-                best = (len(alias), key)
-    return best[1]
+    """The paper key of an ablation condition: an exact name of CONDITION_KEYS (among `candidates`), else None.
+
+    Baselines never go through here: a system gets a paper row only by declaring it (`baseline_rows`).
+    """
+    key = CONDITION_KEYS.get(str(name))
+    return key if key is not None and (candidates is None or key in candidates) else None
+
+
+def baseline_rows(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """system name → the paper baseline row it declares (`paper_row:` in the systems file, validated there).
+
+    Only these systems' numbers go into the paper's rows; every other baseline is a row of its own. A profile
+    without a systems file declares nothing.
+    """
+    from lima.generate.systems import declared_paper_rows, systems_file
+
+    if not systems_file(dict(cfg)).exists():
+        return {}
+    return declared_paper_rows(dict(cfg))
