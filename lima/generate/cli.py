@@ -19,7 +19,7 @@ from lima.io import InputError, read_jsonl
 
 def main(argv: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--system", help="a system name from configs/systems.yaml (lima, alpaca, gpt4, urial, null …)")
+    parser.add_argument("--system", help="a system name from configs/systems.yaml (lima, pool_unfiltered, text-davinci-003, gpt-4, urial, null …)")
     parser.add_argument("--prompts", default=None, help="prompts JSONL in the test.jsonl format "
                                                         "(default: {processed}/test.jsonl)")
     parser.add_argument("--output", default=None, help="responses JSONL (default: {results}/responses/<system>.jsonl)")
