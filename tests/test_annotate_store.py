@@ -166,3 +166,15 @@ def test_cli_add_annotator_and_export(tmp_path, capsys) -> None:
         assert {r["system_a"] for r in rows} == {"lima"} and {r["system_b"] for r in rows} == {"alpaca"}
         tie_row = next(r for r in rows if str(r["item_id"]) == str(items[2]["id"]))
         assert tie_row["choice"] == "tie" and tie_row["prompt_id"] == items[2]["prompt_id"]
+
+
+def test_a_store_of_the_older_layout_is_refused_with_a_message(tmp_path, capsys) -> None:
+    old = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(old)
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, prompt_id TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(db.SchemaError, match="older annotation layout"):
+        db.connect(old)
+    assert main(["annotators", "--db", str(old)]) == 2
+    assert "older annotation layout" in capsys.readouterr().err
