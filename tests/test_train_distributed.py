@@ -1,4 +1,4 @@
-"""The multi-process path, launched for real: `accelerate launch --num_processes 2 --cpu` (DDP over gloo).
+"""The multi-process path, launched for real: `accelerate launch --num_processes 2` on CPU ranks (DDP, gloo).
 
 `lima/train/distributed.py` claims the averaged gradient equals the single-process one: every rank takes
 every world_size-th micro-batch of the same optimiser step, a rank with fewer rows runs a zero-weight copy,
@@ -60,7 +60,7 @@ def _set_args(root: Path, base: Path) -> list[str]:
     for key, value in pairs.items():
         text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         out += ["--set", f"{key}={text}"]
-    return out
+    return out + ["--set", "train.dev_quality=train_support:record_rank_hook"]
 
 
 def _launch(root: Path, base: Path, train: Path, dev: Path, run_name: str,
@@ -68,7 +68,7 @@ def _launch(root: Path, base: Path, train: Path, dev: Path, run_name: str,
     # `accelerate launch --cpu` picks accelerate's simple launcher, which starts ONE process unless mpirun
     # fans it out; `--multi_gpu` is torchrun, and ACCELERATE_USE_CPU makes its ranks CPU ranks over gloo.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "ACCELERATE_USE_CPU": "true",
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
     env.pop("WORLD_SIZE", None)
     command = [_accelerate(), "launch", *launcher, "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
@@ -113,4 +113,8 @@ def test_ddp_two_processes_equal_single_process(runs) -> None:
               for name in ("single", "ddp")]
     assert tokens[0] == tokens[1] and len(tokens[0]) == 4
     _assert_same_weights(reference, load_file(str(run / "checkpoint-epoch-1" / "model.safetensors")))
+    # the dev-quality hook ran on rank 0 only, with the model in memory (DDP: rank 0 holds all of it)
+    assert sorted(p.name for p in run.glob("quality-rank*.json")) == ["quality-rank0.json"]
+    assert json.loads((run / "quality-rank0.json").read_text()) == {"in_memory": True, "tokenizer": True, "n_dev": 4}
+    assert [r["dev_quality"] for r in json.loads((run / "checkpoints.json").read_text())] == [4.0]
 
