@@ -326,7 +326,8 @@ def save_and_evaluate(s: Setup, data: Data, optimizer: torch.optim.Optimizer, ep
                          s.rt.device, s.fast_loss)
     quality = None
     if quality_hook is not None and s.rt.is_main:
-        quality = quality_hook(s.cfg, path, data.dev_rows, **_in_memory(s, quality_hook))
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+            quality = quality_hook(s.cfg, path, data.dev_rows, **_in_memory(s, quality_hook))   # RNG untouched
     quality = s.rt.broadcast(quality)
     s.rt.barrier()
     log.write({"step": step, "kind": "checkpoint", "epoch": epoch, "dev_perplexity": dev_ppl,
