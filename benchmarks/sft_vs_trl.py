@@ -5,12 +5,12 @@ curation in a temp `paths.root`), so its defining property is LIMA's: a very wid
 wikiHow / Stack Exchange answers next to short SNI outputs), many trimmed at the profile's max_length.
 Model: the smoke profile's tiny Llama + locally trained tokenizer (built from the interim corpus by
 `ensure_base`, briefly pre-trained), EOT added once and saved; every contestant starts from that directory.
-Recipe: the smoke profile's effective batch (8 examples per optimiser step), max_length 512, EPOCHS epochs,
-dropout off (so step 1 is deterministic), no gradient clipping anywhere, 1 torch thread for everyone.
+Recipe: the smoke profile's effective batch (8 examples per optimiser step), max_length 512, one epoch per
+block, dropout off (so step 1 is deterministic), no gradient clipping anywhere, 1 torch thread for everyone.
 
 Contestants, each run in both precisions (fp32, and bf16 autocast with fp32 master weights — the mechanism
-`bf16=True` gives TRL on CPU; our trainer's own autocast is CUDA-only, so here its call is wrapped in the
-same `torch.autocast("cpu", bfloat16)`, with its weight-cast cache off since it spans the whole run):
+`bf16=True` gives TRL on CPU; ours gets `train.dtype` set to the precision, so its own per-micro-batch
+autocast does the same — never `auto`, which picks bf16 on a CPU with native bf16 — and `train.compile: off`):
 (a) ours: `lima.train.finetune` unchanged (packing, `train.attention: packed_sdpa` — per-example causal SDPA
     over one padding-free row of ≤ 4 × 512 tokens per micro-batch — loss at trainable positions only);
 (b) TRL SFTTrainer on prompt–completion rows (loss on assistant turn + EOT) at its fastest *exact* CPU
@@ -19,14 +19,17 @@ same `torch.autocast("cpu", bfloat16)`, with its weight-cast cache off since it 
     keeps 8 examples per step, fed in exactly our example order) and with `bfd` packing at micro-batch
     1/2/4 (accumulation keeps ~the same tokens per step); the fastest is the baseline;
 (c) the limit: a bare forward/backward/AdamW loop over our micro-batches for every step, pre-built, with
-    the same attention implementation as ours (packed_sdpa); run
-    before and after (a)–(b) of each precision, the faster counts (it is an upper bound; this also takes
-    the first-run warm-up out of it).
+    the same attention implementation as ours (packed_sdpa).
+Order: per precision, first the TRL settings are tried once each (one epoch; the fastest becomes the
+baseline), then ours, TRL-best and the limit run interleaved in blocks (`benchmarks/interleave.py`: one block =
+one epoch over the same data for each, order rotated per block, a warm-up block first and not counted); the
+ratios are the medians of the per-block ratios, with their spread, so a change of load hits all alike.
 Throughput = trainable (assistant + EOT) tokens per second of training (ours: the sum of its per-step
 times; TRL: `train_runtime`; bare: the loop). Headline precision: the one where the bare loop is fastest
 (a property of the hardware, not of any contestant). Equal-loss check: step 1 holds the same 8 examples
 for ours and TRL without packing, so their step-1 losses must agree (bfd regroups examples, so its step 1
-is a different batch; `loss_trl` is TRL's no-packing step-1 loss). Writes benchmarks/results/sft_vs_trl.json.
+is a different batch; `loss_trl` is TRL's no-packing step-1 loss). `--quick`: fp32 only, 2 blocks, TRL
+tried at no-packing micro-batch 2 and bfd micro-batch 1. Writes benchmarks/results/sft_vs_trl.json.
 """
 
 from __future__ import annotations
@@ -44,10 +47,16 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-EPOCHS, BATCH, MICRO, MAX_LEN, SEED, LR = 2, 8, 4, 512, 42, 1e-3
+sys.path.insert(0, str(HERE))
+
+from interleave import describe, headline, run_blocks, spread  # noqa: E402
+
+EPOCHS, BATCH, MICRO, MAX_LEN, SEED, LR = 1, 8, 4, 512, 42, 1e-3      # EPOCHS: per block
 PRETRAIN_STEPS = 30                   # weights barely matter for speed; a short pre-training keeps set-up short
 PRECISIONS = ("float32", "bfloat16")
 TRL_NONE_MICRO, TRL_BFD_MICRO = (1, 2, 4, 8), (1, 2, 4)
+QUICK_NONE_MICRO, QUICK_BFD_MICRO = (2,), (1,)
+BLOCKS, QUICK_BLOCKS = 5, 2
 TOLERANCE = {"float32": 1e-5, "bfloat16": 2e-2}     # relative step-1 loss difference still called equal
 
 
@@ -88,7 +97,7 @@ def build_inputs(tmp: Path) -> tuple[dict, Path, Path, list[dict]]:
     return cfg, train, start, read_jsonl(train)
 
 
-def run_ours(tmp: Path, train: Path, start: Path, precision: str) -> dict:
+def run_ours(tmp: Path, train: Path, start: Path, precision: str, name: str) -> dict:
     from lima.config import load_profile
     from lima.train import finetune
 
@@ -98,10 +107,10 @@ def run_ours(tmp: Path, train: Path, start: Path, precision: str) -> dict:
                                  "train.residual_dropout": 0.0, "train.learning_rate": LR,
                                  "train.save_epochs": [], "train.save_optimizer": False,
                                  "train.tensorboard": False, "train.progress": False, "train.num_threads": 1,
-                                 "train.max_grad_norm": None, "train.seed": SEED})
-    with amp(precision, cache=False):
-        finetune(cfg, train, f"ours-{precision}", dev_file=tmp / "none.jsonl")
-    steps = [json.loads(x) for x in (tmp / f"models/ours-{precision}/metrics.jsonl").read_text().splitlines()]
+                                 "train.max_grad_norm": None, "train.seed": SEED,
+                                 "train.dtype": precision, "train.compile": "off"})
+    finetune(cfg, train, name, dev_file=tmp / "none.jsonl")     # its own per-micro-batch autocast (train.dtype)
+    steps = [json.loads(x) for x in (tmp / f"models/{name}/metrics.jsonl").read_text().splitlines()]
     steps = [s for s in steps if "kind" not in s]
     seconds = sum(s["seconds"] for s in steps)
     trainable = sum(s["trainable_tokens"] for s in steps)
@@ -238,12 +247,42 @@ def data_summary(rows: list[dict], examples: list) -> dict:
                 for s, v in sorted(by_source.items())}}
 
 
+def interleaved(tmp: Path, train: Path, start: Path, rows: list[dict], examples: list, precision: str,
+                trl_setting: tuple[str, int, int], blocks: int) -> tuple[dict, dict]:
+    """Ours, TRL at `trl_setting` and the limit, one epoch each per block, interleaved; returns (blocks, runs)."""
+    strategy, micro, accum = trl_setting
+    runs: dict[str, list[dict]] = {"ours": [], "trl": [], "limit": []}
+
+    def ours() -> float:
+        runs["ours"].append(run_ours(tmp, train, start, precision, f"ours-{precision}-{len(runs['ours'])}"))
+        return runs["ours"][-1]["tokens_per_s"]
+
+    def trl() -> float:
+        runs["trl"].append(run_trl(start, rows, tmp, precision, strategy, micro, accum))
+        return runs["trl"][-1]["tokens_per_s"]
+
+    def limit() -> float:
+        runs["limit"].append(run_limit(start, examples, precision))
+        return runs["limit"][-1]["tokens_per_s"]
+
+    result = run_blocks({"ours": ours, "trl": trl, "limit": limit}, blocks, reference="trl", warmup_blocks=1)
+    return result, runs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS,
+                        help="default: both (quick: float32)")
+    parser.add_argument("--quick", action="store_true", help="float32 only, 2 blocks, two TRL settings tried")
+    parser.add_argument("--blocks", type=int, help=f"interleaved blocks per precision (default {BLOCKS}, "
+                                                   f"quick {QUICK_BLOCKS}), after one warm-up block")
     parser.add_argument("--out", default=str(HERE / "results" / "sft_vs_trl.json"))
     opts = parser.parse_args(argv)
+    precisions = opts.precisions or (["float32"] if opts.quick else list(PRECISIONS))
+    n_blocks = opts.blocks or (QUICK_BLOCKS if opts.quick else BLOCKS)
+    none_micro, bfd_micro = (QUICK_NONE_MICRO, QUICK_BFD_MICRO) if opts.quick else (TRL_NONE_MICRO, TRL_BFD_MICRO)
 
+    from lima.io import write_json
     from lima.train.data import encode_all
 
     torch.set_num_threads(1)
@@ -263,61 +302,66 @@ def main(argv: list[str] | None = None) -> None:
     bfd_rows_per_step = max(1, round(bfd_rows / steps_per_epoch))
 
     by_precision = {}
-    for precision in opts.precisions:
-        res: dict = {"limit": run_limit(start, examples, precision)}   # also warms up this precision's kernels
-        log(f"{precision} limit {res['limit']['tokens_per_s']:.0f} tok/s")
-        res["ours"] = run_ours(tmp, train, start, precision)
-        log(f"{precision} ours {res['ours']['tokens_per_s']:.0f} tok/s")
-        trl = {}
-        for micro in TRL_NONE_MICRO:
+    for precision in precisions:
+        # 1. which TRL setting is fastest: one epoch each (the first run also warms this precision's kernels up)
+        trl, settings = {}, {}
+        for micro in none_micro:
             name = f"none-micro{micro}"
-            trl[name] = run_trl(start, rows, tmp, precision, "none", micro, BATCH // micro)
+            settings[name] = ("none", micro, BATCH // micro)
+            trl[name] = run_trl(start, rows, tmp, precision, *settings[name])
             trl[name]["padding_efficiency"] = padding_efficiency([len(e.input_ids) for e in examples], micro)
             log(f"{precision} trl {name} {trl[name]['tokens_per_s']:.0f} tok/s")
-        for micro in TRL_BFD_MICRO:
+        for micro in bfd_micro:
             if micro > bfd_rows_per_step:
                 continue
             name = f"bfd-micro{micro}"
-            trl[name] = run_trl(start, rows, tmp, precision, "bfd", micro, max(1, round(bfd_rows_per_step / micro)))
+            settings[name] = ("bfd", micro, max(1, round(bfd_rows_per_step / micro)))
+            trl[name] = run_trl(start, rows, tmp, precision, *settings[name])
             log(f"{precision} trl {name} {trl[name]['tokens_per_s']:.0f} tok/s")
-        again = run_limit(start, examples, precision)     # the limit is an upper bound: best of two, bracketing
-        log(f"{precision} limit again {again['tokens_per_s']:.0f} tok/s")
-        res["limit"]["runs_tokens_per_s"] = [res["limit"]["tokens_per_s"], again["tokens_per_s"]]
-        res["limit"]["tokens_per_s"] = max(res["limit"]["runs_tokens_per_s"])
         best = max(trl, key=lambda k: trl[k]["tokens_per_s"])
-        ours, limit = res["ours"]["tokens_per_s"], res["limit"]["tokens_per_s"]
+        # 2. ours vs TRL-best vs the limit, interleaved
+        blocks, runs = interleaved(tmp, train, start, rows, examples, precision, settings[best], n_blocks)
+        log(f"{precision} {describe(blocks)}")
+        per_limit = [row["ours"] / row["limit"] for row in blocks["per_block"]]
+        limit_ratio = {**spread(per_limit), "per_block": per_limit}
+        ours_run = runs["ours"][0]
         exact = {k: v["loss"] for k, v in trl.items() if k.startswith("none")}
-        loss_ok = all(abs(v - res["ours"]["loss"]) <= TOLERANCE[precision] * abs(res["ours"]["loss"])
+        loss_ok = all(abs(v - ours_run["loss"]) <= TOLERANCE[precision] * abs(ours_run["loss"])
                       for v in exact.values())
+        head = headline(blocks, "ours")
         by_precision[precision] = {
-            "ours": round(ours, 1), "baseline": round(trl[best]["tokens_per_s"], 1),
-            "ratio": round(ours / trl[best]["tokens_per_s"], 3), "limit": round(limit, 1),
-            "limit_ratio": round(ours / limit, 3), "trl_setting": best,
-            "loss_ours": res["ours"]["loss"], "loss_limit": res["limit"]["loss"],
+            **head, "limit": round(blocks["throughput_median"]["limit"], 1),
+            "limit_ratio": round(limit_ratio["median"], 3),
+            "limit_ratio_spread": {k: round(limit_ratio[k], 3) for k in ("min", "q25", "q75", "max")},
+            "trl_setting": best, "loss_ours": ours_run["loss"], "loss_limit": runs["limit"][0]["loss"],
             "loss_trl": trl[best]["loss"] if best.startswith("none") else next(iter(exact.values())),
-            "losses_equal": loss_ok, "ours_run": res["ours"], "limit_run": res["limit"], "trl_runs": trl}
+            "losses_equal": loss_ok, "ours_run": ours_run, "trl_runs": trl, "limit_ratio_blocks": limit_ratio,
+            "interleave": blocks, "block_runs": runs}
 
-    headline = max(by_precision, key=lambda p: by_precision[p]["limit"])
-    h = by_precision[headline]
+    headline_precision = max(by_precision, key=lambda p: by_precision[p]["limit"])
+    h = by_precision[headline_precision]
     result = {"name": "sft_vs_trl", "ours": h["ours"], "baseline": h["baseline"], "ratio": h["ratio"],
-              "limit": h["limit"], "limit_ratio": h["limit_ratio"],
+              "ratio_spread": h["ratio_spread"], "blocks": h["blocks"],
+              "limit": h["limit"], "limit_ratio": h["limit_ratio"], "limit_ratio_spread": h["limit_ratio_spread"],
               "packing_efficiency": round(h["ours_run"]["packing_efficiency"], 4),
               "loss_ours": h["loss_ours"], "loss_trl": h["loss_trl"], "losses_equal": h["losses_equal"],
-              "trl_setting": h["trl_setting"], "trl_runs": h["trl_runs"], "precision": headline,
-              "precision_rule": "the precision in which the bare loop (the limit) is fastest",
-              "by_precision": by_precision, "data": data,
-              "setup": {"batch": BATCH, "micro_batch": MICRO, "epochs": EPOCHS, "max_length": MAX_LEN,
-                        "threads": 1, "optimizer_steps": EPOCHS * steps_per_epoch,
-                        "trl_bfd_rows_per_epoch": bfd_rows, "trl_bfd_rows_per_step": bfd_rows_per_step,
+              "trl_setting": h["trl_setting"], "trl_runs": h["trl_runs"], "precision": headline_precision,
+              "precision_rule": "the precision in which the bare loop (the limit) is fastest (median over blocks)",
+              "quick": opts.quick, "by_precision": by_precision, "data": data,
+              "setup": {"batch": BATCH, "micro_batch": MICRO, "epochs_per_block": EPOCHS, "max_length": MAX_LEN,
+                        "blocks": n_blocks, "warmup_blocks": 1, "threads": 1,
+                        "optimizer_steps_per_block": EPOCHS * steps_per_epoch,
+                        "trl_settings_tried": list(settings), "trl_bfd_rows_per_epoch": bfd_rows,
+                        "trl_bfd_rows_per_step": bfd_rows_per_step,
                         "model": "smoke tiny Llama (128 hidden, 4 layers, vocab 2048 + EOT), CPU",
                         "data": "smoke profile's curated train.jsonl (synthetic dumps → collect → curate)"}}
-    out = Path(opts.out)
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in {"by_precision", "setup", "data"}}, indent=2))
+    write_json(Path(opts.out), result, config=result["setup"])
+    print(json.dumps({k: v for k, v in result.items() if k not in {"by_precision", "setup", "data", "trl_runs"}},
+                     indent=2))
     for p, r in by_precision.items():
         print(f"{p}: ours {r['ours']}  TRL {r['baseline']} ({r['trl_setting']})  limit {r['limit']}  "
-              f"ratio {r['ratio']}  limit_ratio {r['limit_ratio']}  losses_equal {r['losses_equal']}")
+              f"ratio {r['ratio']} {r['ratio_spread']}  limit_ratio {r['limit_ratio']}  "
+              f"losses_equal {r['losses_equal']}")
 
 
 if __name__ == "__main__":
