@@ -82,7 +82,7 @@ test: $(ENV_STAMP)  ## the test-suite (the command CI runs)
 lint: $(ENV_STAMP)  ## ruff over the package, tests and benchmarks
 	$(PY) -m ruff check lima tests benchmarks tools
 
-bench: $(ENV_STAMP)  ## speed ratios (ours vs a baseline, one run each) → benchmarks/results/*.json
+bench: $(ENV_STAMP)  ## speed ratios, ours vs a baseline in interleaved blocks (median + spread) → benchmarks/results/*.json
 	$(PY) -m pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/run_all.py
 
