@@ -8,8 +8,12 @@
   optim   AdamW β=(0.9, 0.95), weight decay 0.1 (matrices only), no warm-up,
           lr linear from `learning_rate` at the first step to `final_learning_rate` at the last
   save    checkpoints at `save_epochs` (+ the last), dev perplexity and dev quality per checkpoint,
-          a selection rule → selected.json; resume points carry optimiser + RNG state, so a resumed run
-          ends with exactly the weights of an uninterrupted one (CPU)
+          a selection rule → selected.json; resume points carry optimiser + RNG state (CPU and every CUDA
+          device), so a resumed run ends with exactly the weights of an uninterrupted one (CPU)
+  (ours)  examples with nothing to train on (prompt ≥ max_length) dropped and counted; max_length ≤ the
+          model's context; compute dtype and torch.compile by what the machine has (`precision`)
+
+`_run` calls the steps in order; each step is a function below it, in the same order.
 """
 
 from __future__ import annotations
