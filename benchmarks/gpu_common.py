@@ -174,7 +174,7 @@ def measured(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
     finally:
         sync()
-        record["seconds"] = round(time.perf_counter() - start, 2)
+        record["seconds"] = round(time.perf_counter() - start, 4)
         record.update(peak_memory())
         free()
 
