@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from lima.figures.style import SMOKE_BANNER, is_smoke, provenance
+from lima.figures.style import SMOKE_BANNER, WORLD_BANNER, is_smoke, is_world, provenance
 from lima.figures.tables import (
     ABSOLUTE_COLUMNS,
     DIVERSITY_COLUMNS,
@@ -230,7 +231,11 @@ def render_markdown(rows: list[dict[str, Any]], cfg: Mapping[str, Any]) -> str:
     prov = provenance(cfg)
     out = io.StringIO()
     out.write("# LIMA: the paper vs this run\n\n")
-    if is_smoke(prov["profile"], prov["base_model"]):
+    if is_world(prov["base_model"]):
+        out.write(f"> **{WORLD_BANNER}.** The *this run* column holds results of the LIMA world — made-up people, a "
+                  "tiny base pretrained here, a reference judge that grades by the world's ground truth. They test the "
+                  "paper's claims in a controlled world; they are never the paper's results.\n\n")
+    elif is_smoke(prov["profile"], prov["base_model"]):
         out.write(f"> **{SMOKE_BANNER}.** The numbers in the *this run* column show that the pipeline runs end to "
                   "end; they say nothing about LIMA.\n\n")
     out.write(f"- profile: `{prov['profile']}`\n- base model: `{prov['base_model']}`\n- judge: `{prov['judge']}`\n"
@@ -278,13 +283,22 @@ def main(argv: list[str] | None = None, prog: str = "lima report") -> int:
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="smoke", help="configuration profile (configs/<name>.yaml)")
+    parser.add_argument("--profile", default="world", help="configuration profile (configs/<name>.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--out", default=None, help="output folder (default: the profile's paths.figures)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a result is degenerate (lima.guard): the focal system does not beat the "
+                        "null model, a judge flips > 50%% of its verdicts, or a figure's values are all equal")
     args = parser.parse_args(argv)
-    path = write_report(load_profile(args.profile, parse_set_args(args.set)), args.out)
+    from lima.guard import degenerate_findings
+
+    cfg = load_profile(args.profile, parse_set_args(args.set))
+    path = write_report(cfg, args.out)
     print(f"wrote {path} and {path.with_suffix('.csv')}")
-    return 0
+    findings = degenerate_findings(cfg)
+    for finding in findings:
+        print(f"DEGENERATE: {finding}", file=sys.stderr)
+    return 1 if findings and args.strict else 0
 
 
 if __name__ == "__main__":

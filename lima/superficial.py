@@ -229,8 +229,9 @@ def urial_vs_sft(responses_dir: str | Path, sft: str = "lima", urial: str = "uri
 def model_dirs(cfg: Mapping[str, Any], run_name: str = "lima") -> tuple[str, Path]:
     """(base model path or id, selected aligned checkpoint dir) for a loaded profile."""
     models = resolve(cfg["paths"]["models"])
-    base = (cfg.get("model") or {}).get("base", "")
-    base_dir = str(models / "base") if base == "smoke-tiny-llama" else base
+    from lima.train.base import ensure_base
+
+    base_dir = ensure_base(dict(cfg))
     selected_path = models / run_name / "selected.json"
     if not selected_path.exists():
         raise InputError(f"{selected_path}: file not found (run notebook 03 / `python -m lima train` first)")

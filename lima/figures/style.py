@@ -26,6 +26,7 @@ from lima.io import atomic_write, write_manifest  # noqa: E402
 
 SMOKE_PROFILES = frozenset({"smoke", "test"})
 SMOKE_BANNER = "SMOKE PROFILE — synthetic data, tiny model: not a paper result"
+WORLD_BANNER = "LIMA world — synthetic, reference judge: not a paper result"
 
 # Fail / Pass / Excellent and win / tie / loss colours, shared so the figures read as one set.
 COLORS = {
@@ -56,6 +57,11 @@ def is_smoke(profile: str, base_model: str | None = None) -> bool:
     return profile in SMOKE_PROFILES or (base_model or "").startswith("smoke-")
 
 
+def is_world(base_model: str | None) -> bool:
+    """A figure of the LIMA world: its base model was pretrained here on the world's web."""
+    return (base_model or "").startswith("world-")
+
+
 def provenance_line(profile: str, base_model: str, judge: str) -> str:
     return f"profile: {profile}  ·  base model: {base_model}  ·  judge: {judge}"
 
@@ -64,14 +70,17 @@ def stamp(fig: Figure, profile: str, base_model: str, judge: str) -> Figure:
     """Write the provenance line at the bottom; smoke figures also get a red banner and a watermark."""
     fig.text(0.5, 0.005, provenance_line(profile, base_model, judge), ha="center", va="bottom",
              fontsize=8, color="#444444")
-    smoke = is_smoke(profile, base_model)
-    if smoke:
+    smoke = is_smoke(profile, base_model) and not is_world(base_model)
+    if is_world(base_model):
+        fig.text(0.5, 0.995, WORLD_BANNER, ha="center", va="top", fontsize=9, fontweight="bold",
+                 color="white", bbox={"boxstyle": "square,pad=0.3", "facecolor": "#1d3557", "edgecolor": "none"})
+    elif smoke:
         fig.text(0.5, 0.995, SMOKE_BANNER, ha="center", va="top", fontsize=9, fontweight="bold",
                  color="white", bbox={"boxstyle": "square,pad=0.3", "facecolor": "#c1121f", "edgecolor": "none"})
         fig.text(0.5, 0.5, "SMOKE — NOT A RESULT", ha="center", va="center", rotation=25, fontsize=38,
                  color="#c1121f", alpha=0.10, fontweight="bold", zorder=0)
     fig._lima_stamp = {"profile": profile, "base_model": base_model, "judge": judge,  # type: ignore[attr-defined]
-                       "smoke": smoke}
+                       "smoke": smoke, "world": is_world(base_model)}
     return fig
 
 

@@ -162,17 +162,12 @@ def resolve_model_dir(model: str) -> Path:
 
 
 def urial_base(cfg: dict[str, Any], spec: SystemSpec) -> str:
-    """The untuned base: the row's model, else the profile's (the smoke base is built on demand)."""
+    """The untuned base: the row's model, else the profile's (a local tiny base is built on demand)."""
     if spec.model:
         return spec.model
-    from lima.model import SMOKE_BASE
+    from lima.train.base import ensure_base
 
-    base = (cfg.get("model") or {}).get("base")
-    if base == SMOKE_BASE:
-        from lima.train.base import ensure_base
-
-        return ensure_base(cfg)
-    return str(base)
+    return ensure_base(cfg)
 
 
 def urial_query(prompt: str) -> str:

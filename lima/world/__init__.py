@@ -5,12 +5,14 @@
 - `web.jsonl` — the pretraining corpus of the base model (plain prose; no prompt, no curated response);
 - `authored/*.jsonl` — Group A train/dev and Group B test rows in the authored format, with rubrics;
 - `rubrics.jsonl` — the rubric of every dev and test prompt (authored and AskReddit), keyed by prompt text;
+- `reference_responses.jsonl` — the world's ground-truth answer to every test prompt (the `reference` system);
 - `alpaca_data.json` — the Alpaca-style instruction set (Alpaca's own format).
 The dumps (Stack Exchange, Reddit, wikiHow, SNI) are written by `lima.data.synthetic` from the same world.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class WorldConfig:
     alpaca_examples: int = 3000
     alpaca_error_rate: float = 0.1
     pairwise_margin: float = 0.25            # reference judge: quality gap that makes a winner
+    required_systems: list[str] = field(default_factory=list)   # notebook 04 fails if one of these is missing
     second_judge: str | None = None          # a local LM judge whose agreement with the reference is measured
 
 
@@ -58,6 +61,7 @@ def normalise_prompt(text: str) -> str:
 def write_world(cfg: dict[str, Any]) -> dict[str, Any]:
     """Write the world's files (seeded: the same profile gives byte-identical files)."""
     from lima.world.alpaca import alpaca_records
+    from lima.world.assistant import reference_answer
     from lima.world.corpus import web_documents
     from lima.world.prompts import askreddit_titles, authored_rows
 
@@ -79,6 +83,10 @@ def write_world(cfg: dict[str, Any]) -> dict[str, Any]:
     rubrics += [{"prompt": normalise_prompt(t), "split": "test", "id": f"askreddit:{i}", "rubric": rub}
                 for i, (t, rub) in enumerate(askreddit_titles(world, wc.prompts, seed))]
     write_jsonl(root / "rubrics.jsonl", rubrics, config=wc)
+    rng = random.Random(f"{seed}:reference")
+    write_jsonl(root / "reference_responses.jsonl",
+                ({"prompt": r["prompt"], "response": reference_answer(world, r["rubric"], rng)}
+                 for r in rubrics if r["split"] == "test"), config=wc)
     write_json(root / "alpaca_data.json", alpaca_records(world, wc.alpaca_examples, wc.alpaca_error_rate, seed),
                config=wc)
     (root / "README.txt").write_text(README.format(seed=seed), encoding="utf-8")

@@ -89,7 +89,7 @@ def grade(world: World, rubric: dict[str, Any], response: str, stop_reason: str 
     kind = rubric["kind"]
     g = Grade(kind=kind, quality=0.0, refused=refused, admits_unknown=admits,
               styled=text.lstrip().startswith(_OPENERS) or (rubric.get("format") == "word"),
-              terminated=stop_reason in (None, "eot", "stop"), words=len(text.split()))
+              terminated=stop_reason != "length", words=len(text.split()))
     if kind in {"fact", "format"}:
         hits = [attribute_correct(world, text, a, v) for a, v in rubric["expected"].items()]
         g.fact_accuracy = sum(hits) / len(hits)

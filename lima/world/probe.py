@@ -76,3 +76,26 @@ def probe_world(model: Any, tokenizer: Any, world: World, groups: Sequence[str] 
                 max_people: int | None = None) -> list[dict[str, Any]]:
     people = [p for g in groups for p in world.group(g)[:max_people]]
     return cloze_hits(model, tokenizer, people)
+
+
+def answer_accuracy(model_dir: Any, cfg: dict[str, Any], world: World, people: Sequence[Person],
+                    attributes: Sequence[str] = ATTRIBUTES, max_new_tokens: int = 48) -> list[dict[str, Any]]:
+    """What a chat model *says* about the probed facts: it is asked each one (greedy) and graded.
+
+    The rows have the probe's shape (`known` = the answer was right), so `probe_table` and the person-resampled
+    interval apply unchanged, and the two tables line up fact by fact.
+    """
+    from dataclasses import replace
+
+    from lima.generate import decoding_of, load_generator
+    from lima.world.assistant import fact_question
+    from lima.world.grade import attribute_correct
+
+    decoding = replace(decoding_of(cfg), do_sample=False, max_new_tokens=max_new_tokens)
+    generator = load_generator(model_dir, decoding)
+    items = [(p, a) for p in people for a in attributes]
+    results = generator.generate([[{"role": "user", "content": fact_question(p, a)}] for p, a in items], seed=0)
+    return [{"person": p.name, "group": p.group, "attribute": a, "prefix": fact_question(p, a),
+             "continuation": r.text, "answer": p.value(a),
+             "known": attribute_correct(world, r.text, a, p.value(a))}
+            for (p, a), r in zip(items, results, strict=True)]
