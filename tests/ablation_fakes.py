@@ -112,3 +112,18 @@ class FakeStages:
         return Stages(make_pool=self.make_pool, finetune=self.finetune, generate_responses=self.generate_responses,
                       grade_helpfulness=self.grade_helpfulness, mean_ci=lambda v, ci: mean_ci(v, ci=ci),
                       load_generator=self.load_generator, rate_absolute=self.rate_absolute)
+
+
+def make_world_cfg(root: Path, **ablations: Any) -> dict[str, Any]:
+    """The smoke profile with a small LIMA world written under `root` (world.json only: what grading reads)."""
+    from lima.world import world_root
+    from lima.world.world import WorldSizes, build_world
+
+    cfg = make_cfg(root, **ablations)
+    cfg["world"] = {"enabled": True, "root": str(Path(cfg["paths"]["raw"]) / "synthetic" / "world")}
+    world = build_world(7, WorldSizes(sft_people=6, held_out_people=8, unseen_people=2, unknown_sft_people=1,
+                                      cities=6, organisations=5, sft_procedures=2, held_out_procedures=2))
+    path = world_root(cfg) / "world.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(world.to_json(), encoding="utf-8")
+    return cfg

@@ -1,6 +1,6 @@
 """What the three ablations (paper §5–§6) share: the `ablations` config, the ablation recipe, and the chain
 pool → fine-tune → sample → grade → mean with a 95% t interval over prompts (samples of a prompt
-averaged first).
+averaged first); in the LIMA world also the per-response world metrics (`lima.ablations.world_metrics`).
 
 The paper ran its ablations on a smaller base model (7B) with the smaller-model settings of the recipe
 (residual dropout 0.2, batch 64), so an ablation run is the main recipe with `ablations.*` substituted, trained
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lima.ablations.world_metrics import condition_metrics
 from lima.config import resolve, section
 from lima.io import read_jsonl, write_jsonl
 
@@ -216,9 +217,12 @@ def train_generate_grade(cfg: dict[str, Any], name: str, train_rows: list[dict[s
                         stages.mean_ci)
     grades = [{"condition": name, "prompt_id": row.get("prompt_id"), "sample": row.get("sample", 0),
                "score": score_of(g), "scores": g.get("scores"), "judge_errors": g.get("errors") or None,
-               "response": row.get("response")}
+               "response": row.get("response"), "stop_reason": row.get("stop_reason")}
               for row, g in zip(rows, graded, strict=True)]
+    # in the LIMA world the same responses are also graded against their rubrics (substance vs style)
+    metrics = condition_metrics(cfg, rows)
     return {"condition": name, "n_examples": len(train_rows), "model": str(model_dir),
-            "responses": str(responses), "train_file": str(train_file), **summary, "grades": grades}
+            "responses": str(responses), "train_file": str(train_file), **summary, "grades": grades,
+            "metrics": metrics}
 
 

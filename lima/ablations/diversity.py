@@ -4,7 +4,10 @@ Three training sets of equal size: filtered Stack Exchange (diverse prompts, hig
 (homogeneous "How to …" prompts, high-quality answers) and unfiltered Stack Exchange (diverse prompts, no
 quality filters). Each trains one model with the ablation recipe; each model samples `samples_per_prompt`
 responses per test prompt; each response gets a 1–6 helpfulness grade; the table is the mean grade with a
-two-sided 95% t interval. The paper (7B, 2,000 examples each, 5 samples): 3.83 / 3.49 / 3.33.
+two-sided 95% t interval over prompts (samples of a prompt averaged first). In the LIMA world the same
+responses are also graded against their rubrics (`diversity_quality_metrics.csv`: fact accuracy, procedure
+accuracy, format compliance, each with its prompt-level interval). The paper (7B, 2,000 examples each,
+5 samples): 3.83 / 3.49 / 3.33.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from lima.ablations.common import (
     results_dir,
     train_generate_grade,
 )
+from lima.ablations.world_metrics import METRIC_COLUMNS
 from lima.io import write_csv, write_jsonl
 
 # (pool kind, label): the kinds are also the condition keys of paper_results.yaml
@@ -36,6 +40,10 @@ COLUMNS = ["condition", "n_examples", "n", "mean", "ci_low", "ci_high"]
 
 def table_path(cfg: dict[str, Any]) -> Path:
     return results_dir(cfg) / "diversity_quality.csv"
+
+
+def metrics_path(cfg: dict[str, Any]) -> Path:
+    return results_dir(cfg) / "diversity_quality_metrics.csv"
 
 
 def grades_path(cfg: dict[str, Any]) -> Path:
@@ -60,6 +68,13 @@ def run(cfg: dict[str, Any], stages: Stages | None = None,
     inputs = [path_of(cfg, "processed") / "test.jsonl", *(Path(r["train_file"]) for r in results)]
     write_jsonl(grades_path(cfg), [g for r in results for g in r["grades"]], config=cfg.get("ablations"),
                 inputs=inputs)
+    metrics = [{"condition": r["condition"], "label": r["label"], **m} for r in results for m in r["metrics"]]
+    if metrics:
+        write_csv(metrics_path(cfg), metrics, ["condition", *METRIC_COLUMNS], config={"ablations": cfg.get("ablations")},
+                  inputs=inputs)
+    else:
+        for stale in (metrics_path(cfg), metrics_path(cfg).with_name(metrics_path(cfg).name + ".manifest.json")):
+            stale.unlink(missing_ok=True)     # outside the world: no stale metrics from an older run
     write_csv(table_path(cfg), table, COLUMNS, config={"ablations": cfg.get("ablations"), "judge": cfg.get("judge")},
               inputs=inputs)
     return table

@@ -3,6 +3,10 @@
 The paper trained on 2k, 4k, … 32k filtered Stack Exchange examples and found the helpfulness grade flat.
 Here each size is its own run (`run_size`, one papermill execution of notebook 08 per size, so a sweep can be
 spread over machines and re-run size by size); `aggregate` gathers whatever size files exist into the table.
+In the LIMA world each size file also carries the world metrics, and `aggregate` writes them as curves
+(`quantity_metrics.csv`: style = format compliance, substance = fact and procedure accuracy), so the figure can
+show whether style saturates early while substance keeps improving (Raghavendra et al.) or nothing moves (the
+paper).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lima.ablations.common import (
     results_dir,
     train_generate_grade,
 )
+from lima.ablations.world_metrics import METRIC_COLUMNS, metric_curves
 from lima.io import InputError, write_csv, write_json, write_jsonl
 
 POOL_KIND = "se_filtered"
@@ -39,6 +44,10 @@ def table_path(cfg: dict[str, Any]) -> Path:
     return results_dir(cfg) / "quantity.csv"
 
 
+def metrics_path(cfg: dict[str, Any]) -> Path:
+    return results_dir(cfg) / "quantity_metrics.csv"
+
+
 def run_size(cfg: dict[str, Any], size: int, stages: Stages | None = None) -> dict[str, Any]:
     """Train on `size` filtered Stack Exchange examples, sample, grade; writes `quantity/size_<n>.json`."""
     stages = stages or Stages()
@@ -48,7 +57,7 @@ def run_size(cfg: dict[str, Any], size: int, stages: Stages | None = None) -> di
     prompts = ablation_prompts(cfg)
     result = train_generate_grade(cfg, f"quantity_{size}", rows, prompts, stages)
     record = {"size": size, **{k: result[k] for k in ("n", "mean", "ci_low", "ci_high", "unparsed", "model")},
-              "scores": [g["score"] for g in result["grades"]]}
+              "scores": [g["score"] for g in result["grades"]], "metrics": result["metrics"]}
     inputs = [path_of(cfg, "processed") / "test.jsonl", Path(result["train_file"])]
     write_jsonl(sizes_dir(cfg) / f"size_{size}_grades.jsonl", result["grades"], config=cfg.get("ablations"),
                 inputs=inputs)
@@ -79,14 +88,19 @@ def read_sizes(cfg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def aggregate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Gather the size files into `quantity.csv`; at least one size must have been run."""
+    """Gather the size files into `quantity.csv` (and `quantity_metrics.csv` in the world); ≥ 1 size must exist."""
     records = read_sizes(cfg)
     if not records:
         raise FileNotFoundError(f"no size files in {sizes_dir(cfg)}: run notebook 08 with mode='train' first "
                                 "(make sweep-quantity SIZES=\"…\")")
     table = [{k: r[k] for k in (*COLUMNS, "unparsed")} for r in records]
+    inputs = [size_path(cfg, r["size"]) for r in records]
+    curves = metric_curves(records)
+    if curves:
+        write_csv(metrics_path(cfg), curves, ["size", *METRIC_COLUMNS], config={"ablations": cfg.get("ablations")},
+                  inputs=inputs)
     write_csv(table_path(cfg), table, COLUMNS, config={"ablations": cfg.get("ablations"), "judge": cfg.get("judge")},
-              inputs=[size_path(cfg, r["size"]) for r in records])
+              inputs=inputs)
     return table
 
 

@@ -3,11 +3,15 @@
 The paper's point (§3, appendix) is that held-out perplexity does not track generation quality — perplexity
 rises while quality improves — which is why it picked a checkpoint by hand. When this run has no quality
 score for the checkpoints (`dev_quality` null), the figure shows perplexity alone and says so, rather than
-drawing a quality line from nothing.
+drawing a quality line from nothing. Under the axes the figure states why the selection rule picked its
+checkpoint (`selection_reason`): the picked epoch's dev quality against the best, and where perplexity alone
+would have pointed. Dev quality here is the reference judge's mean helpfulness over the dev prompts
+(`lima.judge.dev_quality`).
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,36 @@ from matplotlib.figure import Figure
 
 from lima.figures.style import COLORS, finish, is_smoke, provenance, save_figure, set_theme, stamp
 from lima.figures.tables import read_checkpoints, read_json
+
+
+def selection_reason(checkpoints: list[dict[str, Any]] | None, selected: Mapping[str, Any] | None) -> str:
+    """Why the rule picked its checkpoint, in numbers from `checkpoints.json` (shown on Fig. 9 and in notebooks).
+
+    States the rule, the picked epoch's dev quality and perplexity, and where perplexity alone would have
+    pointed, so the figure shows whether perplexity and quality agree on the pick.
+    """
+    if not checkpoints or not selected:
+        return "no selection recorded"
+    by_epoch = {c["epoch"]: c for c in checkpoints}
+    pick = by_epoch.get(selected.get("epoch"))
+    rule = str(selected.get("rule", "?"))
+    if pick is None:
+        return f"selected epoch {selected.get('epoch')} ({rule}) is not among the saved checkpoints"
+    text = f"selected epoch {pick['epoch']} by rule '{rule}'"
+    quality = [(c["epoch"], c["dev_quality"]) for c in checkpoints if c.get("dev_quality") is not None]
+    if pick.get("dev_quality") is not None and quality:
+        best = max(q for _, q in quality)
+        ties = [e for e, q in quality if q == best]
+        text += f": dev quality {pick['dev_quality']:.2f} (best {best:.2f} at epoch(s) {ties}"
+        text += "; ties go to the earlier epoch)" if len(ties) > 1 else ")"
+    ppl = [(c["epoch"], c["dev_perplexity"]) for c in checkpoints if c.get("dev_perplexity") is not None]
+    if ppl and pick.get("dev_perplexity") is not None:
+        low_epoch, low = min(ppl, key=lambda p: p[1])
+        text += (f"; dev perplexity {pick['dev_perplexity']:.1f} there, lowest {low:.1f} at epoch {low_epoch}"
+                 + (" — perplexity alone would have picked the same" if low_epoch == pick["epoch"]
+                    else " — perplexity alone would have picked differently"))
+    return text
+
 
 NO_QUALITY = "dev quality not measured for these checkpoints (dev_quality is null): perplexity only"
 
@@ -57,11 +91,13 @@ def plot_checkpoints(checkpoints: list[dict[str, Any]] | None, selected: Mapping
             line = ax.axvline(selected["epoch"], color="#6c757d", ls=":",
                               label=f"selected (epoch {selected['epoch']}, rule: {selected.get('rule', '?')})")
             handles, labels = handles + [line], labels + [line.get_label()]
+            ax.text(0.01, -0.2, "\n".join(textwrap.wrap(selection_reason(checkpoints, selected), 110)),
+                    transform=ax.transAxes, fontsize=8, va="top", color="#333333")
         ax.legend(handles, labels, loc="lower right", fontsize=8)
     smoke = is_smoke(profile, base_model)
     fig.suptitle("Fig. 9 — Dev perplexity vs dev quality across checkpoints", y=0.93 if smoke else 0.98)
     stamp(fig, profile, base_model, judge)
-    finish(fig, top=0.88 if smoke else 0.94, bottom=0.08)
+    finish(fig, top=0.88 if smoke else 0.94, bottom=0.2)
     return fig
 
 
