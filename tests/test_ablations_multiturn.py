@@ -32,6 +32,7 @@ def _setup(root: Path, held_out: bool = False, **ablations) -> dict:
     train = [{"id": "a", "source": "authors", "meta": {}, "messages": authored[2]["messages"]},
              *({"id": d["id"], "source": "multi_turn", "meta": {}, "messages": d["messages"]} for d in authored[:2])]
     write_jsonl(Path(cfg["paths"]["processed"]) / "train_multiturn.jsonl", train)
+    write_jsonl(Path(cfg["paths"]["processed"]) / "train.jsonl", train[:1])
     lima = Path(cfg["paths"]["models"]) / "lima"
     (lima / "checkpoint-epoch-4").mkdir(parents=True)
     (lima / "selected.json").write_text(json.dumps({"path": str(lima / "checkpoint-epoch-4"), "epoch": 4}))
@@ -64,12 +65,17 @@ def test_run_writes_the_table_and_transcripts(tmp_path):
     out = multiturn.run(cfg, fakes.stages())
     assert out["scripts_overlap_training"] is True and out["dialogues"] == 2
 
-    (call,) = fakes.calls["finetune"]                           # LIMA's recipe (smoke: 2 epochs) + the dialogues
-    assert (call["run_name"], call["n_rows"], call["train"]["epochs"]) == ("lima_multiturn", 3, 2)
+    # LIMA's selected checkpoint is epoch 4 of a 5-epoch run; the recipe trains 2 (smoke multiturn_epochs): a
+    # zero-shot twin is trained with the same recipe and epochs as the dialogue model (issue 10: no confound)
+    twin, call = fakes.calls["finetune"]
+    assert (twin["run_name"], twin["n_rows"], call["run_name"], call["n_rows"]) == (
+        "multiturn_zero_shot", 1, "lima_multiturn", 3)
+    assert twin["train"] == call["train"] and call["train"]["epochs"] == 2 and call["train"]["select"] == "last"
     assert call["train"]["residual_dropout"] == cfg["train"]["residual_dropout"]
-    assert call["train_file"].endswith("train_multiturn.jsonl")
+    assert twin["train_file"].endswith("train.jsonl") and call["train_file"].endswith("train_multiturn.jsonl")
+    assert out["epochs"] == 2 and out["zero_shot_reused_lima"] is False
     models = Path(cfg["paths"]["models"])
-    assert fakes.calls["load"] == [(models / "lima" / "checkpoint-epoch-4", 48),
+    assert fakes.calls["load"] == [(models / "multiturn_zero_shot" / "checkpoint-epoch-1", 48),
                                    (models / "lima_multiturn" / "checkpoint-epoch-1", 48)]
 
     with open(multiturn.table_path(cfg), newline="") as handle:
@@ -88,10 +94,46 @@ def test_run_writes_the_table_and_transcripts(tmp_path):
     assert transcripts[2]["messages"][1]["content"] == "checkpoint-epoch-1: answer 1 to hi"
 
 
-def test_dialogue_recipe_defaults_to_limas_epochs(tmp_path):
+def test_recipe_defaults_to_limas_epochs(tmp_path):
     cfg = make_cfg(tmp_path, multiturn_epochs=None)
-    assert multiturn.dialogue_recipe(cfg) is cfg
-    assert multiturn.dialogue_recipe(make_cfg(tmp_path, multiturn_epochs=3))["train"]["epochs"] == 3
+    assert multiturn.multiturn_recipe(cfg)["train"]["epochs"] == cfg["train"]["epochs"] == 5
+    assert multiturn.multiturn_recipe(make_cfg(tmp_path, multiturn_epochs=3))["train"]["epochs"] == 3
+
+
+def test_lima_is_reused_only_when_it_is_the_same_run(tmp_path):
+    cfg = _setup(tmp_path, multiturn_epochs=None)               # LIMA: 5 epochs, selected epoch 4 → not the same
+    assert multiturn.reusable_lima(cfg) is None
+    lima = Path(cfg["paths"]["models"]) / "lima"
+    (lima / "checkpoint-epoch-5").mkdir()
+    (lima / "selected.json").write_text(json.dumps({"path": str(lima / "checkpoint-epoch-5"), "epoch": 5}))
+    assert multiturn.reusable_lima(cfg) == lima / "checkpoint-epoch-5"
+    fakes = FakeStages()
+    out = multiturn.run(cfg, fakes.stages())
+    assert [c["run_name"] for c in fakes.calls["finetune"]] == ["lima_multiturn"]
+    assert fakes.calls["finetune"][0]["train"]["epochs"] == 5 and out["zero_shot_reused_lima"] is True
+    assert multiturn.reusable_lima(_setup(tmp_path / "b", multiturn_epochs=4)) is None   # 4 ≠ LIMA's 5 epochs
+
+
+def test_world_scripts_are_graded_per_turn_from_their_rubrics(tmp_path):
+    from ablation_fakes import make_world_cfg
+
+    cfg = make_world_cfg(tmp_path, multiturn_scripts=None, multiturn_conversations=3)
+    ref = _setup(tmp_path / "ref")                               # reuse the authored/train files of _setup
+    for name in ("interim", "processed", "models"):
+        import shutil
+
+        shutil.copytree(ref["paths"][name], cfg["paths"][name], dirs_exist_ok=True)
+    fakes = FakeStages()
+    out = multiturn.run(cfg, fakes.stages())
+    assert fakes.calls["rate"] == []                              # the judge is not asked: the script grades
+    assert out["graded_by"] == "script rubric" and out["scripts_overlap_training"] is False
+    # the fake answers name no world value: every turn fails its fact rubric
+    for row in out["table"]:
+        assert (row["turns"], row["fail"], row["excellent"], row["fail_ci_low"]) == (9, 100.0, 0.0, 100.0)
+    assert [(r["turn"], r["turns"]) for r in out["by_turn"][:3]] == [(1, 3), (2, 3), (3, 3)]
+    transcripts = read_jsonl(multiturn.transcripts_path(cfg))
+    assert transcripts[0]["messages"][2]["content"].startswith("And what about")
+    assert transcripts[0]["graded_by"] == "script rubric (lima.world.grade)"
 
 
 def test_held_out_dialogues_are_preferred_and_capped(tmp_path):

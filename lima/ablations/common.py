@@ -217,7 +217,7 @@ def train_generate_grade(cfg: dict[str, Any], name: str, train_rows: list[dict[s
                         stages.mean_ci)
     grades = [{"condition": name, "prompt_id": row.get("prompt_id"), "sample": row.get("sample", 0),
                "score": score_of(g), "scores": g.get("scores"), "judge_errors": g.get("errors") or None,
-               "response": row.get("response"), "stop_reason": row.get("stop_reason")}
+               "response": row.get("response")}
               for row, g in zip(rows, graded, strict=True)]
     # in the LIMA world the same responses are also graded against their rubrics (substance vs style)
     metrics = condition_metrics(cfg, rows)
