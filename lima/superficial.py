@@ -6,10 +6,16 @@ al., 2023) measured this directly: for each token an aligned model wrote, ask wh
 have said it too), rank 2–3 = "marginal", rank > 3 = "shifted". If the hypothesis holds, most positions are
 unshifted and the shifted ones are style tokens (openings, transitions, formatting), not content.
 
+What is scored (issue 10): by default the aligned model's *greedy* decode of each test prompt
+(`superficial.decode: greedy`; `responses` scores the sampled responses file instead), each token put in a
+class — EOT, style, fact, other (lima.superficial_classes) — and the shift reported by class and by position.
+The world's base pretrained on web.jsonl only, so it never saw the fine-tuning text.
+
 Context: the aligned model saw `[bos] prompt EOT response`. The base model has no EOT (the fine-tuned
 tokenizer has one extra token), so in the base model's context EOT is replaced by `eot_as` ("\\n\\n" by
 default — a neutral turn break the base model knows); response tokens are scored only where their id is
-in the base vocabulary, and positions with an id outside it are counted, not dropped silently.
+in the base vocabulary, and positions with an id outside it are counted, not dropped silently. With
+`rank_eot_as_eos` the aligned model's EOT is ranked as the base's end-of-document token instead.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lima.config import resolve, section
+from lima.config import ConfigError, resolve, section
 from lima.io import InputError, atomic_write, read_jsonl, selected_checkpoint, write_json, write_manifest
+from lima.superficial_classes import class_summary, findings, world_fact_values
 
 CATEGORIES = ("unshifted", "marginal", "shifted")
 
@@ -37,6 +44,9 @@ class SuperficialConfig:
     max_responses: int | None = None     # None: every response
     eot_as: str = "\n\n"
     system: str = "lima"
+    decode: str = "greedy"               # greedy: decode the aligned model here | responses: the sampled file
+    max_new_tokens: int | None = None    # greedy length cap; None: generate.max_new_tokens
+    early_tokens: int = 8                # "early" = the first this many response tokens
 
 
 def category(rank: int) -> str:
@@ -75,6 +85,7 @@ class ShiftAnalyzer:
     base_tok: Any
     aligned_tok: Any
     eot_as: str = "\n\n"
+    rank_eot_as_eos: bool = False        # rank the aligned EOT as the base's EOS (else: out of base vocab)
     n_shared: int = field(init=False)
     eot_token: str | None = field(init=False, default=None)
 
@@ -86,6 +97,9 @@ class ShiftAnalyzer:
             self.eot_token = eot_token_of(self.aligned_tok)
         except ValueError:
             self.eot_token = None  # an aligned tokenizer without the LIMA template: contexts have no EOT
+        self.eot_id = (self.aligned_tok.convert_tokens_to_ids(self.eot_token) if self.eot_token else None)
+        # generation stops at EOT or EOS (lima.model.set_eot_generation_config): both end the turn
+        self.stop_ids = [i for i in (self.eot_id, self.aligned_tok.eos_token_id) if i is not None]
         self.max_len = int(getattr(self.base_model.config, "max_position_embeddings", 4096) or 4096)
 
     def context_ids(self, prompt: str | Sequence[Mapping[str, str]]) -> list[int]:
@@ -98,6 +112,14 @@ class ShiftAnalyzer:
             bos = self.base_tok.bos_token or ""
             text = bos + "".join(m["content"] + self.eot_as for m in messages)
         return self.base_tok(text, add_special_tokens=False)["input_ids"]
+
+    def aligned_context_ids(self, prompt: str | Sequence[Mapping[str, str]]) -> list[int]:
+        """The aligned model's own context: its chat template up to the response (what generation feeds)."""
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        if self.aligned_tok.chat_template:
+            text = self.aligned_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.aligned_tok(text, add_special_tokens=False)["input_ids"]
+        return self.context_ids(prompt)
 
     def response_ids(self, response: str) -> list[int]:
         return self.aligned_tok(response, add_special_tokens=False)["input_ids"]
@@ -115,6 +137,8 @@ class ShiftAnalyzer:
         logits = self.base_model(input_ids=torch.tensor([fed], device=device)).logits[0]
         logits = logits[len(context) - 1: len(context) - 1 + len(response), : self.n_shared]
         targets = torch.tensor(response, device=device)
+        if self.rank_eot_as_eos and self.eot_id is not None:
+            targets = torch.where(targets == self.eot_id, self.base_tok.eos_token_id, targets)
         in_vocab = targets < self.n_shared
         ranks = torch.zeros_like(targets)
         ranks[in_vocab] = token_ranks(logits[in_vocab], targets[in_vocab])
@@ -126,7 +150,7 @@ class ShiftAnalyzer:
             rank = int(ranks[pos]) if ok else None
             rows.append({
                 "position": pos, "token_id": tok, "token": self.show(tok, aligned=True),
-                "base_rank": rank, "base_prob": float(probs[pos, tok]) if ok else None,
+                "base_rank": rank, "base_prob": float(probs[pos, int(targets[pos])]) if ok else None,
                 "base_top1_id": int(top1[pos]), "base_top1": self.show(int(top1[pos])),
                 "category": category(rank) if ok else "out_of_base_vocab",
             })
@@ -139,16 +163,30 @@ class ShiftAnalyzer:
 
 
 def analyze_responses(analyzer: ShiftAnalyzer, rows: Sequence[Mapping[str, Any]],
-                      max_responses: int | None = None) -> pd.DataFrame:
-    """The token table for up to `max_responses` responses (responses JSONL rows)."""
+                      max_responses: int | None = None, aligned_model: Any = None, max_new_tokens: int = 64,
+                      fact_values: Sequence[str] = ()) -> pd.DataFrame:
+    """The token table for up to `max_responses` prompts (responses JSONL rows).
+
+    With `aligned_model` each prompt is greedy-decoded here (the row's `response` is ignored); without it the
+    row's response text is scored. Every row gets its `token_class` (lima.superficial_classes).
+    """
+    from lima.superficial_classes import classify_tokens, greedy_decode
+
     rows = list(rows)[: max_responses] if max_responses else list(rows)
     out: list[dict[str, Any]] = []
     for row in tqdm(rows, desc="token shift", disable=len(rows) < 5):
         context = analyzer.context_ids(row["prompt"])
-        for scored in analyzer.score(context, analyzer.response_ids(row["response"])):
-            out.append({"prompt_id": row.get("prompt_id"), **scored})
+        if aligned_model is not None:
+            aligned_context = analyzer.aligned_context_ids(row["prompt"])
+            response = greedy_decode(aligned_model, aligned_context, max_new_tokens, analyzer.stop_ids)
+        else:
+            response = analyzer.response_ids(row["response"])
+        scored = analyzer.score(context, response)
+        classes = classify_tokens(analyzer.aligned_tok, response[: len(scored)], analyzer.stop_ids, fact_values)
+        for item, cls in zip(scored, classes, strict=True):
+            out.append({"prompt_id": row.get("prompt_id"), **item, "token_class": cls})
     columns = ["prompt_id", "position", "token_id", "token", "base_rank", "base_prob", "base_top1_id",
-               "base_top1", "category"]
+               "base_top1", "category", "token_class"]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -241,6 +279,18 @@ def model_dirs(cfg: Mapping[str, Any], run_name: str = "lima") -> tuple[str, Pat
         raise InputError(str(err)) from None
 
 
+def world_values(cfg: Mapping[str, Any]) -> list[str]:
+    """The world's attribute values (fact tokens) when the profile has a world; none otherwise."""
+    from lima.world import load_world, world_config
+
+    if not world_config(dict(cfg)).enabled:
+        return []
+    try:
+        return world_fact_values(load_world(dict(cfg)))
+    except FileNotFoundError as err:
+        raise InputError(str(err)) from None
+
+
 def run_token_shift(cfg: Mapping[str, Any], max_responses: int | None = None) -> dict[str, Any]:
     """Load the pair, score `{results}/responses/<system>.jsonl`, write token_shift.csv + summary JSON.
 
@@ -261,11 +311,23 @@ def run_token_shift(cfg: Mapping[str, Any], max_responses: int | None = None) ->
     from transformers import AutoTokenizer
 
     aligned_tok = AutoTokenizer.from_pretrained(str(aligned_dir))
-    analyzer = ShiftAnalyzer(base_model, base_tok, aligned_tok, eot_as=eot_as)
-    df = analyze_responses(analyzer, rows, max_responses)
+    analyzer = ShiftAnalyzer(base_model, base_tok, aligned_tok, eot_as=eot_as, rank_eot_as_eos=True)
+    aligned_model = None
+    if scfg.decode == "greedy":
+        aligned_model, _ = load_model(aligned_dir, dtype if device else "float32", device=device)
+    elif scfg.decode != "responses":
+        raise ConfigError(f"superficial.decode must be 'greedy' or 'responses', got {scfg.decode!r}")
+    max_new = scfg.max_new_tokens or int((cfg.get("generate") or {}).get("max_new_tokens", 64))
+    df = analyze_responses(analyzer, rows, max_responses, aligned_model=aligned_model, max_new_tokens=max_new,
+                           fact_values=world_values(cfg))
     summary = summarize(df)
+    classes = class_summary(df, early=scfg.early_tokens,
+                            n_boot=int((cfg.get("analysis") or {}).get("bootstrap", 1000)),
+                            seed=int(cfg.get("seed", 0)))
     summary.update({"base_model": base_dir, "aligned_model": str(aligned_dir), "responses": str(responses),
-                    "eot_as": eot_as, "max_responses": max_responses})
+                    "eot_as": eot_as, "max_responses": max_responses, "decode": scfg.decode,
+                    "max_new_tokens": max_new if aligned_model is not None else None, "classes": classes,
+                    "findings": findings(summary, classes)})
     out = results / "superficial"
     with atomic_write(out / "token_shift.csv") as handle:
         df.to_csv(handle, index=False)

@@ -130,6 +130,11 @@ def test_run_token_shift_writes_table_summary_and_compares_urial(pair: dict, tmp
     for name, rows in (("lima", lima), ("urial", urial)):
         (responses / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = load_profile("test", {"paths.root": str(root)})
+    from lima.world import world_config, world_root
+    from lima.world.world import build_world
+
+    world_root(cfg).mkdir(parents=True)      # fact tokens are the world's values: the run reads world.json
+    (world_root(cfg) / "world.json").write_text(build_world(1, world_config(cfg).sizes).to_json())
     out = run_token_shift(cfg, max_responses=5)
     table = pd.read_csv(root / "data/results/superficial/token_shift.csv")
     assert set(table["prompt_id"]) == {"t0", "t1"}
@@ -144,3 +149,102 @@ def test_run_token_shift_writes_table_summary_and_compares_urial(pair: dict, tmp
 
     paths = draw_token_shift(cfg, out["summary"], out["comparison"])
     assert paths["png"].stat().st_size > 10_000 and paths["pdf"].exists()
+
+
+# ---- issue 10: greedy decode, token classes, by class and position, on a hand-made pair of models ----------
+WORDS = ["<s>", "</s>", "<unk>", "Where", "was", "Mira", "born?", "Sure.", "|", "Paris", "1987", "nice", "the"]
+RESPONSE = ["Sure.", "|", "Paris", "|", "was", "1987", "nice", "<|eot|>"]
+CLASSES = ["style", "style", "fact", "style", "other", "fact", "other", "eot"]
+BASE_RANKS = [5, 1, 1, 2, 1, 9, 3, 4]        # the rank the hand-made base gives each response token
+
+
+def word_tokenizer():
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import WhitespaceSplit
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    core.pre_tokenizer = WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+class TableModel(torch.nn.Module):
+    """A "model" whose next-token logits are a fixed row per absolute position: ranks known by construction."""
+
+    def __init__(self, rows: dict[int, torch.Tensor], vocab: int) -> None:
+        super().__init__()
+        self.rows, self.vocab = rows, vocab
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.config = type("C", (), {"max_position_embeddings": 64})()
+
+    def forward(self, input_ids: torch.Tensor, **_: object):
+        n = input_ids.shape[1]
+        logits = torch.stack([self.rows.get(p, torch.zeros(self.vocab)) for p in range(n)])[None]
+        return type("Out", (), {"logits": logits, "past_key_values": None})()
+
+
+def hand_made_pair() -> tuple[ShiftAnalyzer, TableModel]:
+    base_tok, aligned_tok = word_tokenizer(), word_tokenizer()
+    add_eot_token(aligned_tok, None, "<|eot|>")
+    n_base, eot = len(base_tok), aligned_tok.convert_tokens_to_ids("<|eot|>")
+    ids = [aligned_tok.convert_tokens_to_ids(w) for w in RESPONSE]
+    prompt = "Where was Mira born?"
+    probe = ShiftAnalyzer(TableModel({}, n_base), base_tok, aligned_tok, rank_eot_as_eos=True)
+    base_ctx, aligned_ctx = probe.context_ids(prompt), probe.aligned_context_ids(prompt)
+    assert aligned_ctx[-1] == eot and eot not in base_ctx
+    aligned_rows, base_rows = {}, {}
+    for i, (tok, rank) in enumerate(zip(ids, BASE_RANKS, strict=True)):
+        row = torch.zeros(len(aligned_tok))
+        row[tok] = 1.0
+        aligned_rows[len(aligned_ctx) - 1 + i] = row
+        target = base_tok.eos_token_id if tok == eot else tok
+        base = torch.full((n_base,), -5.0)
+        base[target] = 0.0
+        above = [t for t in range(n_base) if t != target][: rank - 1]
+        base[above] = torch.arange(1.0, rank)            # exactly rank-1 tokens above the target
+        base_rows[len(base_ctx) - 1 + i] = base
+    analyzer = ShiftAnalyzer(TableModel(base_rows, n_base), base_tok, aligned_tok, rank_eot_as_eos=True)
+    return analyzer, TableModel(aligned_rows, len(aligned_tok))
+
+
+def test_token_classes_of_a_hand_made_response() -> None:
+    from lima.superficial_classes import classify_tokens
+
+    tok = word_tokenizer()
+    add_eot_token(tok, None, "<|eot|>")
+    ids = [tok.convert_tokens_to_ids(w) for w in RESPONSE]
+    assert classify_tokens(tok, ids, tok.convert_tokens_to_ids("<|eot|>"), ["Paris"]) == CLASSES
+    # without the world's values only the year pattern marks a fact
+    assert classify_tokens(tok, ids, None, [])[2] == "other"
+    assert classify_tokens(tok, ids, None, [])[5] == "fact"
+
+
+def test_token_shift_on_a_hand_made_pair_exact_numbers() -> None:
+    from lima.superficial_classes import class_summary, findings
+
+    analyzer, aligned = hand_made_pair()
+    df = analyze_responses(analyzer, [{"prompt_id": "p0", "prompt": "Where was Mira born?", "response": "x"}],
+                           aligned_model=aligned, max_new_tokens=20, fact_values=["Paris"])
+    # greedy decoding stopped at EOT; every token ranked, EOT as the base's end of document
+    assert df["token"].tolist()[:7] == [w.replace(" ", "␣") for w in RESPONSE[:7]]
+    assert df["base_rank"].tolist() == BASE_RANKS
+    assert df["token_class"].tolist() == CLASSES
+    assert df["category"].tolist() == ["shifted", "unshifted", "unshifted", "marginal", "unshifted", "shifted",
+                                       "marginal", "shifted"]
+    summary = summarize(df)
+    assert summary["shares"] == {"unshifted": 3 / 8, "marginal": 2 / 8, "shifted": 3 / 8}
+    classes = class_summary(df, early=3, n_boot=50)
+    by = {r["token_class"]: r for r in classes["by_class"]}
+    assert {c: by[c]["n"] for c in by} == {"eot": 1, "style": 3, "fact": 2, "other": 2}
+    assert by["style"]["shifted"] == 1 / 3 and by["style"]["marginal"] == 1 / 3
+    assert by["fact"]["shifted"] == 0.5 and by["other"]["shifted"] == 0.0 and by["eot"]["shifted"] == 1.0
+    assert {c: by[c]["share_of_shifted"] for c in by} == {"eot": 1 / 3, "style": 1 / 3, "fact": 1 / 3,
+                                                          "other": 0.0}
+    rates = {k: v["shifted_rate"] for k, v in classes["rates"].items()}
+    assert rates == {"style_eot": 0.5, "fact": 0.5, "other": 0.0, "early": 1 / 3, "late": 0.4}
+    # one prompt: resampling prompts can only redraw it, so every interval is the point
+    assert classes["rates"]["late"]["ci_low"] == classes["rates"]["late"]["ci_high"] == 0.4
+    text = findings(summary, classes)
+    assert "37.5% unshifted" in text and "stylistic (style/EOT rate above the fact rate): **not distinguishable**" \
+        in text and "early (first tokens above the rest): **no**" in text   # 1/3 < 0.4

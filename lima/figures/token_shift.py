@@ -1,7 +1,9 @@
 """The superficial-alignment figure: how far the aligned model's tokens sit from the base model's choice.
 
-Four panels: the unshifted / marginal / shifted shares, the shift rate by position in the response, the
-tokens most often shifted, and URIAL vs SFT response lengths (or a note when this run has no URIAL outputs).
+Six panels: the unshifted / marginal / shifted shares, the shift rate by position in the response, the
+tokens most often shifted, URIAL vs SFT response lengths (or a note when this run has no URIAL outputs), the
+shares by token class (EOT, style, fact, other) and the shifted rate of style vs fact and early vs late tokens
+with 95% intervals that resample prompts (issue 10).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ SHIFT_COLORS = {"unshifted": COLORS["win"], "marginal": COLORS["pass"], "shifted
 def plot_token_shift(summary: Mapping[str, Any], comparison: Mapping[str, Any] | None, profile: str,
                      base_model: str, judge: str) -> Figure:
     set_theme()
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
-    (ax_share, ax_pos), (ax_tok, ax_len) = axes
+    fig, axes = plt.subplots(2, 3, figsize=(17, 8.5))
+    (ax_share, ax_pos, ax_cls), (ax_tok, ax_len, ax_rate) = axes
+    plot_classes(ax_cls, ax_rate, summary.get("classes") or {})
     shares = summary.get("shares") or {}
     names = [c for c in SHIFT_COLORS if shares.get(c) is not None]
     values = [100 * shares[c] for c in names]
@@ -85,6 +88,38 @@ def plot_token_shift(summary: Mapping[str, Any], comparison: Mapping[str, Any] |
     stamp(fig, profile, base_model, judge)
     finish(fig, top=0.92 if smoke else 0.96, bottom=0.06)
     return fig
+
+
+def plot_classes(ax_cls: Any, ax_rate: Any, classes: Mapping[str, Any]) -> None:
+    """Stacked shares per token class, and the shifted rates (style/EOT, fact, early, late) with their CIs."""
+    rows = [r for r in classes.get("by_class") or [] if r.get("n")]
+    if not rows:
+        for ax in (ax_cls, ax_rate):
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "no token classes in this summary", ha="center", va="center", transform=ax.transAxes)
+        return
+    bottom = [0.0] * len(rows)
+    labels = [f"{r['token_class']}\n(n={r['n']})" for r in rows]
+    for cat, color in SHIFT_COLORS.items():
+        vals = [100 * (r[cat] or 0.0) for r in rows]
+        ax_cls.bar(labels, vals, bottom=bottom, color=color, label=cat)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax_cls.set_ylim(0, 105)
+    ax_cls.set_ylabel("% of the class's tokens")
+    ax_cls.legend(fontsize=7, loc="lower right")
+    ax_cls.set_title("Shift by token class (greedy LIMA)", fontsize=9)
+    names = {"style_eot": "style+EOT", "fact": "fact", "other": "other",
+             "early": f"first {classes.get('early_tokens', '?')}", "late": "later"}
+    rates = classes.get("rates") or {}
+    keys = [k for k in names if (rates.get(k) or {}).get("shifted_rate") is not None]
+    vals = [100 * rates[k]["shifted_rate"] for k in keys]
+    err = [[v - 100 * (rates[k]["ci_low"] if rates[k]["ci_low"] is not None else rates[k]["shifted_rate"])
+            for k, v in zip(keys, vals, strict=True)],
+           [100 * (rates[k]["ci_high"] if rates[k]["ci_high"] is not None else rates[k]["shifted_rate"]) - v
+            for k, v in zip(keys, vals, strict=True)]]
+    ax_rate.bar([names[k] for k in keys], vals, yerr=err, capsize=4, color=SHIFT_COLORS["shifted"])
+    ax_rate.set_ylabel("% shifted (rank > 3)")
+    ax_rate.set_title(f"Shifted rate, 95% CI over {classes.get('n_prompts', 0)} prompts", fontsize=9)
 
 
 def draw_token_shift(cfg: Mapping[str, Any], summary: Mapping[str, Any], comparison: Mapping[str, Any] | None,
