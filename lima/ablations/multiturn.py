@@ -57,13 +57,14 @@ def conversation_scripts(cfg: dict[str, Any]) -> tuple[list[dict[str, Any]], boo
     """User-turn scripts from the authored dialogues, and whether they are also training dialogues.
 
     The paper chatted live with the models; we replay scripted user turns. In the LIMA world: the world's
-    scripts about held-out people, each turn with its rubric (`lima.world.conversations`). Held-out scripts
+    scripts about held-out people, each turn with its rubric (`lima.world.conversations`), before any
+    `ablations.multiturn_scripts` (the paper profile's, which the world inherits and has no rubrics). Held-out scripts
     (`ablations.multiturn_scripts`, user turns only, never trained on) come first; otherwise held-out (dev/test)
     authored dialogues; otherwise the training dialogues, which flatters the "+ dialogues" model (it has seen
     these user turns) — the caller reports that.
     """
     limit = ablation_config(cfg).multiturn_conversations
-    if world_enabled(cfg) and not ablation_config(cfg).multiturn_scripts:
+    if world_enabled(cfg):        # the world's scripts carry per-turn rubrics; generic user-turn scripts cannot be graded
         from lima.world.conversations import load_conversations
 
         return load_conversations(cfg, limit), False
