@@ -10,7 +10,7 @@ from lima.experiments.selectors import build_conditions, candidate_pool, finding
 def _row(i: int, origin: str, chars: int, source: str = "stackexchange") -> dict:
     return {"id": f"{origin}{i}", "source": source,
             "messages": [{"role": "user", "content": f"question {i} about topic {i % 3}"},
-                         {"role": "assistant", "content": ("word%d " % i) * chars}]}
+                         {"role": "assistant", "content": f"word{i} " * chars}]}
 
 
 def _pool() -> list[dict]:
