@@ -80,22 +80,107 @@ def _read_profile(profile: str | os.PathLike[str], seen: tuple[str, ...] = ()) -
     return data
 
 
+# Each stage's section and the dataclass that reads it (`section(cfg, name, cls)`), as "module:Class" so that
+# validating an override imports only the stage it touches.
+SECTION_SCHEMAS: dict[str, str] = {
+    "data": "lima.data:DataConfig",
+    "curation": "lima.curation:CurationConfig",
+    "model": "lima.model:ModelConfig",
+    "train": "lima.train:TrainConfig",
+    "generate": "lima.generate.decoding:DecodingConfig",
+    "judge": "lima.judge:JudgeConfig",
+    "absolute": "lima.judge.protocols:AbsoluteConfig",
+    "analysis": "lima.analysis:AnalysisConfig",
+    "ablations": "lima.ablations.common:AblationConfig",
+    "superficial": "lima.superficial:SuperficialConfig",
+}
+
+
+def section_schema(name: str) -> type | None:
+    """The dataclass of a top-level section, or None for sections without one (paths, annotate, ...)."""
+    spec = SECTION_SCHEMAS.get(name)
+    if spec is None:
+        return None
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):          # a stage being reworked: fall back to the profile's keys
+        return None
+    return cls if dataclasses.is_dataclass(cls) else None
+
+
+def _schema_field(cls: type | None, keys: list[str]) -> tuple[bool, Any]:
+    """(is `keys` a field path of dataclass `cls`, its type); nested dataclass fields are walked."""
+    tp: Any = cls
+    for key in keys:
+        target = _dataclass_of(tp)
+        if target is None:
+            return False, None
+        hints = typing.get_type_hints(target)
+        if key not in {f.name for f in dataclasses.fields(target)}:
+            return False, None
+        tp = hints[key]
+    return True, tp
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _known_keys(node: Mapping[str, Any], cls: type | None, keys: list[str]) -> list[str]:
+    names = set(node)
+    target = _dataclass_of(_schema_field(cls, keys)[1]) if cls is not None else None
+    if target is not None:
+        names |= {f.name for f in dataclasses.fields(target)}
+    return sorted(names)
+
+
 def apply_overrides(cfg: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Apply `{"train.epochs": 3}` or nested `{"train": {"epochs": 3}}`; unknown keys raise ConfigError."""
+    """Apply `{"train.epochs": 3}` or nested `{"train": {"epochs": 3}}`; unknown keys raise ConfigError.
+
+    A key is known when the profile has it or when the section's dataclass has it (`SECTION_SCHEMAS`), so
+    every documented field can be set even where the YAML leaves it at its default; a value that does not
+    fit the field's type is an error here, before anything runs.
+    """
     out = copy.deepcopy(cfg)
-    for dotted, value in (overrides or {}).items():
-        if isinstance(value, Mapping) and "." not in dotted and isinstance(out.get(dotted), dict):
-            out[dotted] = apply_overrides(out[dotted], {k: v for k, v in value.items()})
-            continue
-        node = out
+    for dotted, value in _flatten(overrides or {}, out).items():
         keys = dotted.split(".")
+        cls = section_schema(keys[0]) if len(keys) > 1 else None
+        in_schema, tp = _schema_field(cls, keys[1:]) if cls is not None else (False, None)
+        node = out
         for i, key in enumerate(keys[:-1]):
-            if not isinstance(node.get(key), dict):
+            child = node.get(key)
+            if child is None and cls is not None and _dataclass_of(_schema_field(cls, keys[1: i + 1])[1]):
+                child = node[key] = {}                   # a section or nested dataclass the YAML leaves out
+            if not isinstance(child, dict):
                 raise ConfigError(f"override {dotted!r}: {'.'.join(keys[: i + 1])!r} is not a section")
-            node = node[key]
-        if keys[-1] not in node:
-            raise ConfigError(f"override {dotted!r}: unknown key; known: {sorted(node)}")
+            node = child
+        if keys[-1] not in node and not in_schema:
+            known = _known_keys(node, cls, keys[1:-1])
+            raise ConfigError(f"override {dotted!r}: unknown key; known: {known}")
+        if in_schema:
+            _coerce(value, tp, f"override {dotted}")     # raises ConfigError when the value does not fit
         node[keys[-1]] = copy.deepcopy(value)
+    return out
+
+
+def _flatten(overrides: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested `{"train": {"epochs": 3}}` → `{"train.epochs": 3}` where the profile has that section."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        dotted = f"{prefix}{key}"
+        section = isinstance(cfg.get(key), dict) or (not prefix and key in SECTION_SCHEMAS and key not in cfg)
+        if isinstance(value, Mapping) and "." not in key and section:
+            out.update(_flatten(value, cfg.get(key) or {}, f"{dotted}."))
+        else:
+            out[dotted] = value
     return out
 
 
@@ -139,13 +224,17 @@ def load_profile(profile: str | os.PathLike[str] = "smoke", overrides: Mapping[s
 
 
 def parse_set_args(items: list[str] | None) -> dict[str, Any]:
-    """`["train.epochs=3", "model.base=meta-llama/Llama-2-7b-hf"]` → dict, values parsed as YAML scalars."""
+    """`["train.epochs=3", "model.base=meta-llama/Llama-2-7b-hf"]` → dict, values parsed as YAML scalars (a
+    value that is not valid YAML, such as `{paths.models}/lima`, is taken as the string it is)."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:               # e.g. `{paths.models}/lima`: a reference, meant as a string
+            out[key.strip()] = raw
     return out
 
 

@@ -18,6 +18,9 @@ A script item is a string (the reply text) or a dict with any of: content, logpr
 {token: logprob} dict per generated position; the first key is taken as the chosen token), finish_reason,
 status (an HTTP error status instead of a reply), delay (seconds before answering), usage. When the script
 is empty, `default` answers: a string, or a callable(request_body) -> str | dict.
+
+`GET /v1/models/{id}` answers a model card (with `root` and `system_fingerprint` when given), so clients that
+ask for the endpoint's identity get one; `fingerprint` is also sent in every completion.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ Reply = str | dict[str, Any]
 
 class OpenAIStub:
     def __init__(self, default: Reply | Callable[[dict[str, Any]], Reply] = "stub reply",
-                 model: str = "stub-model") -> None:
+                 model: str = "stub-model", fingerprint: str | None = None, root: str | None = None) -> None:
         self.default = default
         self.model = model
+        self.fingerprint = fingerprint
+        self.root = root
+        self.probes = 0                                # GET /v1/models/{id} calls
         self.requests: list[dict[str, Any]] = []      # every chat-completions body received, faults included
         self._script: deque[Reply] = deque()
         self._faults: deque[dict[str, Any]] = deque()
@@ -58,9 +64,11 @@ class OpenAIStub:
             self._script.extend(replies)
         return self
 
-    def fail_next(self, n: int, status: int = 429, retry_after: float | None = None) -> OpenAIStub:
+    def fail_next(self, n: int, status: int = 429, retry_after: float | None = None,
+                  headers: dict[str, str] | None = None) -> OpenAIStub:
         with self._lock:
-            self._faults.extend({"status": status, "retry_after": retry_after} for _ in range(n))
+            self._faults.extend({"status": status, "retry_after": retry_after, "headers": headers or {}}
+                                for _ in range(n))
         return self
 
     def slow_next(self, n: int, seconds: float) -> OpenAIStub:
@@ -108,9 +116,26 @@ class OpenAIStub:
     def _build_app(self) -> FastAPI:
         app = FastAPI()
 
+        def card() -> dict[str, Any]:
+            out: dict[str, Any] = {"id": self.model, "object": "model", "owned_by": "stub"}
+            if self.root:
+                out["root"] = self.root
+            if self.fingerprint:
+                out["system_fingerprint"] = self.fingerprint
+            return out
+
         @app.get("/v1/models")
         async def models() -> dict[str, Any]:
-            return {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "stub"}]}
+            return {"object": "list", "data": [card()]}
+
+        @app.get("/v1/models/{model_id:path}")
+        async def model(model_id: str) -> JSONResponse:
+            self.probes += 1
+            if model_id != self.model:
+                return JSONResponse(status_code=404, content={"error": {
+                    "message": f"stub: no model {model_id!r}", "type": "invalid_request_error", "param": "model",
+                    "code": "model_not_found"}})
+            return JSONResponse(card())
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:
@@ -122,10 +147,11 @@ class OpenAIStub:
                     spec = self._scripted_after_delay(body)
             if spec.get("status"):
                 headers = {"retry-after": str(spec["retry_after"])} if spec.get("retry_after") is not None else {}
+                headers.update(spec.get("headers") or {})
                 return JSONResponse(status_code=int(spec["status"]), headers=headers, content={"error": {
                     "message": f"stub: injected {spec['status']}", "type": "stub_error", "param": None,
                     "code": str(spec["status"])}})
-            return JSONResponse(_completion(body, spec, self.model))
+            return JSONResponse({**_completion(body, spec, self.model), "system_fingerprint": self.fingerprint})
 
         return app
 

@@ -111,3 +111,60 @@ def test_key_is_sent_and_achat_in_own_loop(openai_stub: OpenAIStub, monkeypatch)
     assert result.text == "stub reply"
     body = openai_stub.requests[0]
     assert (body["temperature"], body["top_p"], body["stop"]) == (0.7, 0.9, ["\n"])
+
+
+# ---- cache identity: the endpoint and the model behind it are part of the key ------------------------------
+
+def test_a_second_server_under_the_same_model_name_is_asked_again(openai_stub: OpenAIStub, tmp_path) -> None:  # noqa: F811
+    cache = tmp_path / "cache.sqlite"
+    openai_stub.default = "from the first server"
+    first = LLMClient(_endpoint(openai_stub), cache_path=cache).chat(MSG, seed=1)
+    assert first.text == "from the first server" and openai_stub.n_requests == 1
+    with OpenAIStub(default="from the second server") as other:                   # another port, same name
+        second = LLMClient(_endpoint(other), cache_path=cache).chat(MSG, seed=1)
+        assert other.n_requests == 1 and not second.cached and second.text == "from the second server"
+    again = LLMClient(_endpoint(openai_stub), cache_path=cache)
+    assert again.chat(MSG, seed=1).cached and openai_stub.n_requests == 1        # the first one's key still hits
+
+
+def test_a_reported_model_identity_change_is_asked_again(openai_stub: OpenAIStub, tmp_path) -> None:  # noqa: F811
+    cache = tmp_path / "cache.sqlite"
+    openai_stub.root, openai_stub.fingerprint = "/models/judge-v1", "fp_v1"
+    client = LLMClient(_endpoint(openai_stub), cache_path=cache)
+    result = client.chat(MSG)
+    assert client.identity == {"base_url": openai_stub.base_url, "root": "/models/judge-v1",
+                               "system_fingerprint": "fp_v1"}
+    assert (result.model, result.system_fingerprint) == ("stub-model", "fp_v1")      # kept with the answer
+    assert LLMClient(_endpoint(openai_stub), cache_path=cache).chat(MSG).cached
+    openai_stub.root = "/models/judge-v2"                                             # same URL, new weights
+    assert not LLMClient(_endpoint(openai_stub), cache_path=cache).chat(MSG).cached
+    assert openai_stub.n_requests == 2
+
+
+def test_identity_from_card() -> None:
+    from lima.llm_client import identity_from_card, normalize_base_url
+
+    assert normalize_base_url("HTTPS://API.OpenAI.com:443/v1/") == "https://api.openai.com/v1"
+    assert identity_from_card("http://127.0.0.1:5000/v1", {"owned_by": "lima", "checkpoint_sha256": "abc"}) == {
+        "checkpoint": "abc"}                                       # lima serve: the port does not matter
+    assert identity_from_card("https://api.openai.com/v1", {"id": "gpt-4", "owned_by": "openai"}) == {
+        "base_url": "https://api.openai.com/v1"}
+    assert identity_from_card("http://h:8000/v1/", None) == {"base_url": "http://h:8000/v1"}
+
+
+def test_no_cache_no_probe_and_probe_once(openai_stub: OpenAIStub, tmp_path) -> None:  # noqa: F811
+    LLMClient(_endpoint(openai_stub)).chat_many([{"messages": MSG}, {"messages": MSG, "seed": 3}], desc=False)
+    assert openai_stub.probes == 0
+    client = LLMClient(_endpoint(openai_stub, concurrency=4), cache_path=tmp_path / "c.sqlite")
+    client.chat_many([{"messages": [{"role": "user", "content": str(i)}]} for i in range(8)], desc=False)
+    assert openai_stub.probes == 1 and client.stats["probes"] == 1
+
+
+def test_an_identity_the_caller_knows_is_used_without_asking(openai_stub: OpenAIStub, tmp_path) -> None:  # noqa: F811
+    cache = tmp_path / "cache.sqlite"
+    client = LLMClient(_endpoint(openai_stub, identity="rubrics-v1+abc"), cache_path=cache)
+    client.chat(MSG)
+    assert client.identity == {"identity": "rubrics-v1+abc"} and openai_stub.probes == 0
+    with OpenAIStub() as other:                     # another port, same identity: the same judge
+        assert LLMClient(_endpoint(other, identity="rubrics-v1+abc"), cache_path=cache).chat(MSG).cached
+        assert not LLMClient(_endpoint(other, identity="rubrics-v2+def"), cache_path=cache).chat(MSG).cached

@@ -80,12 +80,14 @@ def judge_endpoint(cfg: dict[str, Any], model: str | None = None) -> Iterator[An
         from lima.world.judge import serve_reference_judge
 
         with serve_reference_judge(cfg) as (url, identity):
-            yield EndpointConfig(base_url=url, model=model or jc.model, api_key_env=None,
+            yield EndpointConfig(base_url=url, model=model or jc.model, api_key_env=None, identity=identity,
                                  **{**common, "backoff_initial": 0.05})
     elif jc.local_model:
         from lima.serve import serve_in_background
 
-        with serve_in_background(local_model_dir(jc.local_model), model_name=model or jc.model) as url:
+        # the tiny local judge's context is shorter than the judge templates: cut prompts from the left
+        with serve_in_background(local_model_dir(jc.local_model), model_name=model or jc.model,
+                                 truncate_prompts=True) as url:
             yield EndpointConfig(base_url=url, model=model or jc.model, api_key_env=None, **common)
     else:
         yield EndpointConfig(base_url=jc.base_url, model=model or jc.model, api_key_env=jc.api_key_env, **common)

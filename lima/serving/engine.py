@@ -1,0 +1,681 @@
+"""The generation engine behind `lima serve`: continuous (or windowed) batching, per-row sampling, streaming,
+cancellation.
+
+One worker thread owns the model; requests wait in a queue.
+
+* **Continuous batching** (the default, for models with a plain per-layer key/value cache: Llama and most
+  decoder-only models). The worker runs one decode step at a time for every running row. Between steps,
+  queued requests join: their prompts are prefilled together (left-padded) and their caches merged into the
+  running one, rows aligned on the right with the padding masked out and each row's own position ids; a row
+  that is done (EOT/EOS, a stop string, its own `max_tokens`, or its client gone) is answered and cut out of
+  the cache at once. When the server is idle, the first request waits up to `batch_window` seconds for
+  companions. Up to `max_batch_size` rows run together; `max_batch_size=1` serialises requests.
+* **Windowed batching** (`batching="windowed"`, and the fallback for sliding-window, hybrid or recurrent
+  caches): the worker takes the first request, waits up to `batch_window` for more, and runs every row it
+  took through ONE `model.generate` call; requests that arrive meanwhile are the next batch. There
+  `RowMonitor`, a stopping criterion, does the per-row bookkeeping after every step.
+
+In both, each row keeps its own parameters inside the shared forward pass: `RowSampler` samples every row
+itself — its own temperature, top-p, top-k, CTRL repetition penalty on its generated tokens, EOT masking for
+`ignore_eos`/`min_tokens`, and a `torch.Generator` seeded from the request's seed, so a seeded request gets
+the same tokens whoever shares its batch (up to float rounding of the padded batch, which can flip a
+near-tie). Log-probabilities are read from the model's raw logits. A finished row is answered at that step,
+not when the batch's longest row ends, and a cancelled row stops at the next token.
+
+Decoding is done with `clean_up_tokenization_spaces=False` so that the streamed pieces are exact prefixes of
+the final text: their concatenation is the non-streamed reply for the same seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import random
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import (
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from lima.serving.protocol import Sampling
+
+
+@dataclass
+class Row:
+    """One sequence to generate: one choice of one prompt of one request."""
+
+    job: Job
+    index: int                        # the choice's index in the response
+    prompt_ids: list[int]
+    sampling: Sampling
+    max_tokens: int
+    seed: int
+    strip: bool                       # chat replies are stripped of surrounding whitespace (as `lima generate`)
+    prefix: str = ""                  # completions with echo: the prompt text, sent before the completion
+    ids: list[int] = field(default_factory=list)
+    entries: list[tuple[int, float, list[int], list[float]]] = field(default_factory=list)
+    pending: tuple[int, float, list[int], list[float]] | None = None
+    finished: bool = False
+    emitted: str = ""                 # text already streamed
+    emitted_entries: int = 0
+    generator: torch.Generator | None = None
+
+
+class Job:
+    """One HTTP request: its rows, the event queue its handler reads, and its cancellation flag."""
+
+    def __init__(self, rows_spec: list[dict[str, Any]], loop: asyncio.AbstractEventLoop, stream: bool,
+                 guided_choice: list[str] | None = None) -> None:
+        self.loop = loop
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.stream = stream
+        self.guided_choice = guided_choice
+        self.cancelled = threading.Event()
+        self.rows = [Row(job=self, **spec) for spec in rows_spec]
+        self.submitted = time.monotonic()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):            # the server's loop is gone: nobody is listening
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+
+class RowSampler(LogitsProcessor):
+    """Per-row sampling inside one batched forward pass (see the module docstring)."""
+
+    def __init__(self, engine: Engine, rows: list[Row]) -> None:
+        self.engine, self.rows = engine, rows
+        for row in rows:
+            if row.generator is None:                 # seeded once, when the row enters its first batch
+                row.generator = torch.Generator().manual_seed(row.seed % 2**64)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """The `generate()` hook: the chosen token of every row as a one-hot score row."""
+        chosen = self.choose(scores)
+        # generate() hands us its own copy of the logits, so the one-hot row can be written in place
+        scores.fill_(float("-inf"))
+        scores[torch.arange(scores.shape[0], device=scores.device), chosen.to(scores.device)] = 0.0
+        return scores
+
+    def choose(self, scores: torch.Tensor) -> torch.Tensor:
+        """The next token of every unfinished row (finished rows get 0), on the CPU; logprobs go to `pending`."""
+        batch, vocab = scores.shape
+        chosen = torch.zeros(batch, dtype=torch.long)
+        active = [b for b, row in enumerate(self.rows) if not row.finished]
+        stop_ids = self.engine.stop_ids
+        edits = any(self.rows[b].sampling.repetition_penalty != 1.0 or self.rows[b].sampling.ignore_eos
+                    or self.rows[b].sampling.min_tokens for b in active)
+        # `scores` itself stays untouched (logprobs read it below); advanced indexing copies
+        work = (scores.clone() if edits else scores) if len(active) == batch else scores[active]
+        for i, b in enumerate(active):
+            row = self.rows[b]
+            s = row.sampling
+            if s.repetition_penalty != 1.0 and row.ids:
+                ids = torch.tensor(sorted(set(row.ids)), device=work.device)
+                picked = work[i, ids]
+                work[i, ids] = torch.where(picked < 0, picked * s.repetition_penalty, picked / s.repetition_penalty)
+            if stop_ids and (s.ignore_eos or len(row.ids) < s.min_tokens):
+                work[i, stop_ids] = float("-inf")
+        greedy = [i for i, b in enumerate(active) if self.rows[b].sampling.temperature == 0]
+        sampled = [i for i, b in enumerate(active) if self.rows[b].sampling.temperature > 0]
+        picks = torch.zeros(len(active), dtype=torch.long)
+        if greedy:
+            picks[greedy] = work[greedy].argmax(-1).cpu()
+        if sampled:
+            picks[sampled] = self._sample(work[sampled], [self.rows[active[i]] for i in sampled]).cpu()
+        if active:
+            chosen[active] = picks
+        want = [(i, b) for i, b in enumerate(active) if self.rows[b].sampling.logprobs is not None]
+        if want:
+            k = max(max(self.rows[b].sampling.logprobs or 0 for _, b in want), 1)
+            logp = torch.log_softmax(scores[[b for _, b in want]].float(), dim=-1)
+            top_v, top_i = logp.topk(min(k, vocab), dim=-1)
+            mine = logp.gather(1, picks[[i for i, _ in want]].to(logp.device)[:, None])[:, 0]
+            top_v, top_i, mine = top_v.tolist(), top_i.tolist(), mine.tolist()
+            for j, (i, b) in enumerate(want):
+                self.rows[b].pending = (int(picks[i]), float(mine[j]), top_i[j], top_v[j])
+        return chosen
+
+    @staticmethod
+    def _sample(logits: torch.Tensor, rows: list[Row]) -> torch.Tensor:
+        """Temperature, top-k, top-p, then inverse-CDF sampling with one uniform per row from its own generator."""
+        temps = torch.tensor([r.sampling.temperature for r in rows], device=logits.device)
+        logits = logits / temps[:, None]
+        top_k = [r.sampling.top_k for r in rows]
+        if any(top_k):
+            for i, k in enumerate(top_k):
+                if 0 < k < logits.shape[1]:
+                    kth = logits[i].topk(k).values[-1]
+                    logits[i] = logits[i].masked_fill(logits[i] < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        top_p = torch.tensor([r.sampling.top_p for r in rows], device=logits.device)
+        if bool((top_p < 1.0).any()):
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            before = sorted_p.cumsum(-1) - sorted_p              # mass of the tokens ranked above each token
+            limit = torch.where(top_p >= 1.0, torch.full_like(top_p, float("inf")), top_p)
+            sorted_p = sorted_p * (before < limit[:, None])
+        else:
+            sorted_p, order = probs, None
+        cdf = sorted_p.cumsum(-1)
+        uniform = torch.tensor([float(torch.rand(1, generator=r.generator)) for r in rows], device=logits.device)
+        target = (uniform * cdf[:, -1])[:, None]
+        pos = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[1] - 1)
+        return (order.gather(1, pos) if order is not None else pos)[:, 0]
+
+
+class RowMonitor(StoppingCriteria):
+    """Per-row stopping, streaming and early answers (see the module docstring)."""
+
+    def __init__(self, engine: Engine, rows: list[Row]) -> None:
+        self.engine, self.rows = engine, rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        last = input_ids[:, -1].tolist()
+        flags = []
+        for b, row in enumerate(self.rows):
+            if not row.finished:
+                if row.job.cancelled.is_set():
+                    self.engine.finish(row, "cancelled")
+                else:
+                    self.engine.advance(row, int(last[b]))
+            flags.append(row.finished)
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass
+class _Batch:
+    """The running rows' key/value cache, attention mask, last positions and last tokens (continuous mode).
+
+    Rows are aligned on the right: a row's tokens fill the last columns, left padding is masked out, and each
+    row has its own position ids, so rows of different lengths share one cache.
+    """
+
+    cache: Any
+    mask: torch.Tensor          # (rows, columns) 1 where the column holds one of the row's tokens
+    pos: torch.Tensor           # (rows,) position of each row's last token
+    last: torch.Tensor          # (rows,) the token each row feeds next (CPU)
+
+    def _layers(self) -> list[Any]:
+        return list(self.cache.layers)
+
+    def merge(self, other: _Batch) -> _Batch:
+        """Both batches left-padded to the same number of columns, then stacked."""
+        import torch.nn.functional as F
+
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        grow_a, grow_b = width - self.mask.shape[1], width - other.mask.shape[1]
+        for mine, theirs in zip(self._layers(), other._layers(), strict=True):
+            mine.keys = torch.cat([F.pad(mine.keys, (0, 0, grow_a, 0)), F.pad(theirs.keys, (0, 0, grow_b, 0))])
+            mine.values = torch.cat([F.pad(mine.values, (0, 0, grow_a, 0)),
+                                     F.pad(theirs.values, (0, 0, grow_b, 0))])
+        self.mask = torch.cat([F.pad(self.mask, (grow_a, 0)), F.pad(other.mask, (grow_b, 0))])
+        self.pos = torch.cat([self.pos, other.pos])
+        self.last = torch.cat([self.last, other.last])
+        return self
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep the rows `keep`, and drop the leading columns none of them uses any more."""
+        self.mask = self.mask.index_select(0, keep)
+        used = self.mask.any(0).nonzero()
+        first = int(used[0]) if len(used) else 0
+        for layer in self._layers():
+            layer.keys = layer.keys.index_select(0, keep)[:, :, first:]
+            layer.values = layer.values.index_select(0, keep)[:, :, first:]
+        self.mask = self.mask[:, first:]
+        self.pos = self.pos.index_select(0, keep)
+        self.last = self.last.index_select(0, keep.cpu())
+
+
+class Engine:
+    """The worker thread, its queue and the per-row bookkeeping."""
+
+    def __init__(self, generator: Any, *, max_batch_size: int = 16, batch_window: float = 0.01,
+                 batching: str = "continuous") -> None:
+        from lima.generate.hf import token_bytes
+
+        self.model, self.tokenizer = generator.model, generator.tokenizer
+        self.device = generator.device
+        self.stop_ids = list(generator.stop_ids)
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.batch_window = max(0.0, float(batch_window))
+        self.tokenizer_lock = threading.Lock()
+        self._token_bytes = token_bytes
+        self._pending: collections.deque[Job] = collections.deque()
+        self._running: list[Job] = []
+        self._active: list[Row] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._stats_lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "batches": 0, "rows": 0, "steps": 0, "generated_tokens": 0,
+                                      "cancelled_rows": 0, "dropped_before_start": 0, "max_batch_rows": 0,
+                                      "errors": 0, "truncated_prompts": 0}
+        if batching not in {"continuous", "windowed"}:
+            raise ValueError(f"batching must be 'continuous' or 'windowed', got {batching!r}")
+        self._forward_kw = self._forward_keywords()
+        self.batching = "continuous" if batching == "continuous" and self._supports_continuous() else "windowed"
+        self._thread = threading.Thread(target=self._run, name="lima-serve-engine", daemon=True)
+        self._thread.start()
+
+    # ---- tokenizer (the fast tokenizer is not safe to share between threads unguarded) ----------------------
+    def encode(self, text: str, add_special_tokens: bool) -> list[int]:
+        with self.tokenizer_lock:
+            return list(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+    def decode(self, ids: list[int]) -> str:
+        with self.tokenizer_lock:
+            return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        with self.tokenizer_lock:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False)
+
+    # ---- the queue ---------------------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._pending.append(job)
+            self.count(requests=1)
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Stop the worker: queued and running requests are cancelled (their rows stop at the next token)."""
+        with self._cond:
+            self._closed = True
+            for job in [*self._pending, *self._running]:
+                job.cancel()
+            for job in self._pending:                 # never started: nobody else will answer them
+                job.emit({"type": "cancelled"})
+            self._pending.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+    def count(self, **deltas: int) -> None:
+        with self._stats_lock:
+            for key, value in deltas.items():
+                self.stats[key] = self.stats.get(key, 0) + value
+
+    def _take(self) -> list[Job] | None:
+        with self._cond:
+            while True:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return None
+                self._drop_cancelled()
+                if self._pending:
+                    break
+            if self._pending[0].guided_choice is not None:
+                self._running = [self._pending.popleft()]
+                return self._running
+            deadline = time.monotonic() + self.batch_window
+            while sum(len(j.rows) for j in self._pending if j.guided_choice is None) < self.max_batch_size:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    break
+                self._cond.wait(left)
+            self._drop_cancelled()
+            batch: list[Job] = []
+            size = 0
+            for job in list(self._pending):
+                if job.guided_choice is not None:
+                    continue
+                if batch and size + len(job.rows) > self.max_batch_size:
+                    break
+                batch.append(job)
+                size += len(job.rows)
+            for job in batch:
+                self._pending.remove(job)
+            self._running = batch
+            return batch
+
+    def _drop_cancelled(self) -> None:
+        for job in [j for j in self._pending if j.cancelled.is_set()]:
+            self._pending.remove(job)
+            self.count(dropped_before_start=1)
+            job.emit({"type": "cancelled"})
+
+    def _run(self) -> None:
+        if self.batching == "continuous":
+            self._run_continuous()
+        else:
+            self._run_windowed()
+
+    def _run_windowed(self) -> None:
+        while (jobs := self._take()) is not None:
+            if not jobs:
+                continue
+            try:
+                if jobs[0].guided_choice is not None:
+                    self._guided(jobs[0])
+                else:
+                    self._generate([row for job in jobs for row in job.rows])
+            except Exception as err:  # noqa: BLE001 - reported to every waiting client, the worker carries on
+                traceback.print_exc(file=sys.stderr)
+                self.count(errors=1)
+                for job in jobs:
+                    for row in job.rows:
+                        row.finished = True
+                    job.emit({"type": "error", "message": f"generation failed: {type(err).__name__}: {err}"})
+
+    # ---- continuous batching: rows join and leave the running batch between decode steps -------------------
+    def _forward_keywords(self) -> dict[str, Any]:
+        import inspect
+
+        try:
+            params = inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            params = {}
+        return {"cache": "cache" if "cache" in params else "past_key_values",
+                "logits": "logits_to_keep" if "logits_to_keep" in params else
+                ("num_logits_to_keep" if "num_logits_to_keep" in params else None)}
+
+    @torch.no_grad()
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        kwargs: dict[str, Any] = {}
+        if cache is not None:
+            kwargs[self._forward_kw["cache"]] = cache
+        if self._forward_kw["logits"]:
+            kwargs[self._forward_kw["logits"]] = 1
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
+        new_cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+        return out.logits[:, -1, :].float(), new_cache
+
+    def _supports_continuous(self) -> bool:
+        """A plain per-layer key/value cache (DynamicLayer) can be padded, merged and cut per row; anything
+        else (sliding windows, hybrid or recurrent state) falls back to windowed batching in generate()."""
+        try:
+            ids = torch.tensor([[self.stop_ids[0] if self.stop_ids else 0]], device=self.device)
+            one = torch.ones_like(ids)
+            _, cache = self._forward(ids, one, torch.zeros_like(ids), None)
+            layers = getattr(cache, "layers", None)
+            return bool(layers) and all(type(layer).__name__ == "DynamicLayer" and getattr(layer, "keys", None)
+                                        is not None for layer in layers)
+        except Exception:  # noqa: BLE001 - any surprise: the generate() path, which handles every model
+            return False
+
+    def _take_continuous(self, running: int) -> tuple[list[Job], list[Job]] | None:
+        """(generation jobs that fit beside `running` rows, guided-choice jobs); None once closed."""
+        room = self.max_batch_size - running
+        with self._cond:
+            if not running:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+            if self._closed:
+                return None
+            self._drop_cancelled()
+            guided = [j for j in self._pending if j.guided_choice is not None]
+            for job in guided:
+                self._pending.remove(job)
+            if not running and not guided and self._pending:      # idle: let companions arrive
+                deadline = time.monotonic() + self.batch_window
+                while sum(len(j.rows) for j in self._pending) < room and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                self._drop_cancelled()
+            jobs: list[Job] = []
+            size = 0
+            for job in list(self._pending):
+                if job.guided_choice is not None:
+                    continue
+                if size + len(job.rows) > room and (jobs or running):
+                    break
+                jobs.append(job)
+                size += len(job.rows)
+            for job in jobs:
+                self._pending.remove(job)
+            self._running = [*{id(r.job): r.job for r in self._active}.values(), *jobs, *guided]
+            return jobs, guided
+
+    def _run_continuous(self) -> None:
+        self._active: list[Row] = []
+        batch: _Batch | None = None
+        while True:
+            taken = self._take_continuous(len(self._active))
+            if taken is None:
+                return
+            jobs, guided = taken
+            for job in guided:
+                try:
+                    self._guided(job)
+                except Exception as err:  # noqa: BLE001 - reported to its client, the worker carries on
+                    self._fail([job], err)
+            new = [row for job in jobs for row in job.rows]
+            try:
+                if new:
+                    self.count(batches=1, rows=len(new))
+                    batch = self._admit(batch, new)
+                    self._active = [*self._active, *new]
+                for row in self._active:
+                    if not row.finished and row.job.cancelled.is_set():
+                        self.finish(row, "cancelled")
+                self._active, batch = self._compact(self._active, batch)
+                if self._active and batch is not None:
+                    with self._stats_lock:
+                        self.stats["max_batch_rows"] = max(self.stats["max_batch_rows"], len(self._active))
+                    self._step(self._active, batch)
+                    self._active, batch = self._compact(self._active, batch)
+            except Exception as err:  # noqa: BLE001 - every row in flight is answered with the error
+                self._fail(list({id(r.job): r.job for r in [*self._active, *new]}.values()), err)
+                self._active, batch = [], None
+
+    def _fail(self, jobs: list[Job], err: BaseException) -> None:
+        traceback.print_exception(err, file=sys.stderr)
+        self.count(errors=1)
+        for job in jobs:
+            for row in job.rows:
+                row.finished = True
+            job.emit({"type": "error", "message": f"generation failed: {type(err).__name__}: {err}"})
+
+    def _admit(self, batch: _Batch | None, rows: list[Row]) -> _Batch:
+        """Prefill the new rows (left-padded among themselves), sample their first token, merge them in."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        width = max(len(r.prompt_ids) for r in rows)
+        ids = torch.tensor([[pad] * (width - len(r.prompt_ids)) + r.prompt_ids for r in rows], dtype=torch.long,
+                           device=self.device)
+        mask = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in rows],
+                            dtype=torch.long, device=self.device)
+        pos = (mask.cumsum(-1) - 1).masked_fill_(mask == 0, 1)
+        logits, cache = self._forward(ids, mask, pos, None)
+        tokens = RowSampler(self, rows).choose(logits)
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            self.advance(row, int(token))
+        new = _Batch(cache, mask, pos[:, -1].clone(), tokens)
+        return new if batch is None else batch.merge(new)
+
+    def _step(self, rows: list[Row], batch: _Batch) -> None:
+        """One decode step for every running row."""
+        self.count(steps=1)
+        mask = torch.cat([batch.mask, batch.mask.new_ones(batch.mask.shape[0], 1)], dim=1)
+        pos = batch.pos + 1
+        logits, cache = self._forward(batch.last.to(self.device)[:, None], mask, pos[:, None], batch.cache)
+        tokens = RowSampler(self, rows).choose(logits)
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            if not row.finished:
+                self.advance(row, int(token))
+        batch.cache, batch.mask, batch.pos, batch.last = cache, mask, pos, tokens
+
+    def _compact(self, rows: list[Row], batch: _Batch | None) -> tuple[list[Row], _Batch | None]:
+        keep = [i for i, row in enumerate(rows) if not row.finished]
+        if not keep or batch is None:
+            return [], None
+        if len(keep) < len(rows):
+            batch.select(torch.tensor(keep, device=self.device))
+        return [rows[i] for i in keep], batch
+
+    # ---- one batch -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _generate(self, rows: list[Row]) -> None:
+        self.count(batches=1, rows=len(rows))
+        with self._stats_lock:
+            self.stats["max_batch_rows"] = max(self.stats["max_batch_rows"], len(rows))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        width = max(len(r.prompt_ids) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r.prompt_ids)) + r.prompt_ids for r in rows],
+                                 dtype=torch.long, device=self.device)
+        attention = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in rows],
+                                 dtype=torch.long, device=self.device)
+        # Neutral settings, explicitly: generate() fills unset fields from the model's generation_config, whose
+        # sampling or penalty settings must not touch the scores RowSampler sees.
+        config = GenerationConfig(max_new_tokens=max(r.max_tokens for r in rows), do_sample=False, num_beams=1,
+                                  eos_token_id=self.stop_ids or None, pad_token_id=pad, repetition_penalty=1.0,
+                                  no_repeat_ngram_size=0, min_new_tokens=0,
+                                  return_dict_in_generate=False, use_cache=True)
+        sampler, monitor = RowSampler(self, rows), RowMonitor(self, rows)
+        self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config,
+                            logits_processor=LogitsProcessorList([sampler]),
+                            stopping_criteria=StoppingCriteriaList([monitor]))
+        for row in rows:                       # safety net: every row gets an answer
+            if not row.finished:
+                self.finish(row, "length")
+
+    def advance(self, row: Row, token: int) -> None:
+        s = row.sampling
+        masked = s.ignore_eos or len(row.ids) < s.min_tokens
+        if token in self.stop_ids and not masked:
+            self.finish(row, "stop")
+            return
+        row.ids.append(token)
+        if row.pending is not None:
+            row.entries.append(row.pending)
+            row.pending = None
+        self.count(generated_tokens=1)
+        if s.stop and self._tail_has_stop(row):
+            self.finish(row, "stop")
+        elif len(row.ids) >= row.max_tokens:
+            self.finish(row, "length")
+        elif row.job.stream:
+            self._stream(row, self.visible(row, final=False))
+
+    def _tail_has_stop(self, row: Row) -> bool:
+        longest = max(len(s) for s in row.sampling.stop)
+        tail = self.decode(row.ids[-(4 * longest + 4):])
+        return any(s in tail for s in row.sampling.stop)
+
+    def visible(self, row: Row, final: bool) -> str:
+        """The reply text as far as it is certain: cut at a stop string, stripped, minus what may still change."""
+        text = self.decode(row.ids)
+        stop = row.sampling.stop
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        found = cut >= 0
+        if found:
+            text = text[:cut]
+        if row.strip:
+            text = text.lstrip()
+        if not final and not found:
+            hold = max((len(s) for s in stop), default=1) - 1     # may be the start of a stop string
+            if hold:
+                text = text[:max(0, len(text) - hold)]
+            text = text.rstrip("\ufffd")                         # half a UTF-8 character
+        if row.strip:
+            text = text.rstrip()
+        return row.prefix + text
+
+    def _stream(self, row: Row, text: str) -> None:
+        if len(text) > len(row.emitted) and text.startswith(row.emitted):
+            piece = text[len(row.emitted):]
+            row.emitted = text
+            entries = row.entries[row.emitted_entries:]
+            row.emitted_entries = len(row.entries)
+            row.job.emit({"type": "delta", "index": row.index, "text": piece,
+                          "entries": self.entries(entries, row.sampling.logprobs)})
+
+    def finish(self, row: Row, reason: str) -> None:
+        row.finished = True
+        if reason == "cancelled":
+            self.count(cancelled_rows=1)
+            row.job.emit({"type": "cancelled"})
+            return
+        text = self.visible(row, final=True)
+        if row.job.stream:
+            self._stream(row, text)
+        row.job.emit({"type": "finish", "index": row.index, "text": text, "finish_reason": reason,
+                      "n_tokens": len(row.ids), "entries": self.entries(row.entries, row.sampling.logprobs),
+                      "tail_entries": self.entries(row.entries[row.emitted_entries:], row.sampling.logprobs)})
+
+    def entries(self, raw: list[tuple[int, float, list[int], list[float]]], k: int | None) -> list[dict[str, Any]]:
+        """(token id, logprob, top ids, top logprobs) → {"token", "logprob", "bytes", "top": [(t, lp, bytes)]}."""
+        if k is None:
+            return []
+        out = []
+        for token, logprob, top_ids, top_vals in raw:
+            out.append({"token": self.decode_one(token), "logprob": logprob, "bytes": self._token_bytes(
+                self.tokenizer, token), "top": [(self.decode_one(t), v, self._token_bytes(self.tokenizer, t))
+                                                for t, v in zip(top_ids[:k], top_vals[:k], strict=True)]})
+        return out
+
+    def decode_one(self, token: int) -> str:
+        with self.tokenizer_lock:
+            return self.tokenizer.decode([token])
+
+    # ---- guided choice (vLLM's extension): score each choice, no sampling loop ---------------------------
+    @torch.no_grad()
+    def _guided(self, job: Job) -> None:
+        """The reply is one of the given strings, scored by its full log-probability given the prompt.
+
+        A judge that must answer with a label gets one even from a model that would never write it freely
+        (the smoke profile's tiny judge); the label probabilities come back as the first position's
+        top_logprobs, normalised over the choices, so the logprob-mode parser reads them like any other
+        endpoint's.
+        """
+        assert job.guided_choice is not None
+        self.count(batches=1, rows=len(job.rows))
+        choices = job.guided_choice
+        row0 = job.rows[0]
+        ids = [self.encode(c, add_special_tokens=False) for c in choices]
+        scores = []
+        for choice_ids in ids:
+            if job.cancelled.is_set():
+                break
+            full = torch.tensor([row0.prompt_ids + choice_ids], device=self.device)
+            logits = self.model(input_ids=full).logits[0, len(row0.prompt_ids) - 1: -1].float().log_softmax(-1)
+            scores.append(float(logits.gather(1, torch.tensor(choice_ids, device=self.device)[:, None]).sum()))
+        if job.cancelled.is_set():
+            for row in job.rows:
+                self.finish(row, "cancelled")
+            return
+        norm = torch.tensor(scores).log_softmax(0)
+        ranked = sorted(zip(choices, norm.tolist(), strict=True), key=lambda kv: -kv[1])
+        for row in job.rows:
+            s = row.sampling
+            if s.temperature > 0:
+                gen = torch.Generator().manual_seed(row.seed % 2**64)
+                pick = int(torch.multinomial((norm / s.temperature).softmax(0), 1, generator=gen))
+            else:
+                pick = int(norm.argmax())
+            chosen = choices[pick]
+            entries = []
+            if s.logprobs is not None:
+                entries = [{"token": chosen, "logprob": float(norm[pick]), "bytes": list(chosen.encode()),
+                            "top": [(t, lp, list(t.encode())) for t, lp in ranked[: max(s.logprobs, 1)]]}]
+            row.finished = True
+            text = row.prefix + chosen
+            if job.stream:
+                job.emit({"type": "delta", "index": row.index, "text": text, "entries": entries})
+            job.emit({"type": "finish", "index": row.index, "text": text, "finish_reason": "stop",
+                      "n_tokens": len(ids[pick]), "entries": entries, "tail_entries": []})
+            self.count(generated_tokens=len(ids[pick]))
+
+
+def random_seed() -> int:
+    return random.randrange(2**63)
+
+
+def choice_seed(seed: int, index: int) -> int:
+    """Choice 0 of n uses the request's seed (so n=1 and choice 0 of n=2 agree); the others derive from it."""
+    return seed if index == 0 else (seed + index * 0x9E3779B97F4A7C15) % 2**64
