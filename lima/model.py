@@ -41,6 +41,7 @@ class SmokeModelConfig:
     pretrain_warmup: float = 0.02         # share of the steps with a linear warm-up (world base)
     pretrain_dtype: str = "float32"       # auto | float32 | bfloat16 (lima.train.precision.pick_dtype)
     pretrain_threads: int | None = None   # torch threads while pretraining (None: torch's default)
+    pretrain_weight_decay: float = 0.0    # world base: none, pretraining memorises the world
 
 
 @dataclass

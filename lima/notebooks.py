@@ -48,6 +48,26 @@ def run_notebook(source: str | os.PathLike[str], output: str | os.PathLike[str],
     return output
 
 
+def render_html(notebook: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+    """The executed notebook as one self-contained HTML page (outputs and figures inline), written atomically.
+
+    Readers step through a run without running it: `make all` renders every executed notebook of the default
+    profile into docs/notebooks/, committed with the gallery.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from lima.io import atomic_write
+
+    notebook = Path(notebook)
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.read(notebook, as_version=4))
+    target = Path(out_dir) / notebook.with_suffix(".html").name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as handle:
+        handle.write(body)
+    return target
+
+
 def main(argv: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("source", help="notebook to run, e.g. notebooks/01_data_collection.ipynb")
@@ -55,6 +75,8 @@ def main(argv: list[str], prog: str) -> int:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="papermill parameter (value parsed as YAML); repeatable")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--html", metavar="DIR", default=None,
+                        help="also render the executed copy to DIR/<name>.html (outputs and figures inline)")
     args = parser.parse_args(argv)
     params: dict[str, Any] = {}
     for item in args.param:
@@ -67,4 +89,6 @@ def main(argv: list[str], prog: str) -> int:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     print(f"ran {args.source} -> {args.output} in {time.perf_counter() - start:.0f} s")
+    if args.html:
+        print(f"rendered {render_html(args.output, args.html)}")
     return 0

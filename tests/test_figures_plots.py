@@ -59,15 +59,15 @@ def texts(fig) -> list[str]:
     lambda c: draw_preference(c, "human"), lambda c: draw_preference(c, "llm"), draw_absolute, draw_checkpoints,
     draw_diversity_quality, draw_quantity, draw_multiturn,
 ], ids=["fig1", "fig2", "fig3", "fig9", "fig5", "fig6", "fig7"])
-def test_each_figure_writes_png_pdf_and_a_smoke_stamped_manifest(cfg: dict, draw) -> None:
+def test_each_figure_writes_png_pdf_and_a_world_stamped_manifest(cfg: dict, draw) -> None:
     paths = draw(cfg)
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths["pdf"].read_bytes()[:5] == b"%PDF-"
     assert paths["png"].parent == Path(cfg["paths"]["figures"])
     for path in paths.values():
         manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
-        assert manifest["profile"] == "test" and manifest["smoke"] is True
-        assert manifest["base_model"] == "smoke-tiny-llama"
+        assert manifest["profile"] == "test" and manifest["world"] is True and manifest["smoke"] is False
+        assert manifest["base_model"] == "world-tiny-llama"
     assert not list(Path(cfg["paths"]["figures"]).glob(".*.tmp"))   # atomic: no temp files left
 
 

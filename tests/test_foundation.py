@@ -144,7 +144,7 @@ def test_notebooks_are_numbered_and_committed_without_outputs():
         assert not any(c.get("outputs") or c.get("execution_count") for c in code), f"{path.name} has outputs"
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
-        assert 'profile = "smoke"' in "".join(tagged[0]["source"]), path.name
+        assert 'profile = "world"' in "".join(tagged[0]["source"]), path.name   # the embedded default
 
 
 def test_a_failing_notebook_names_the_notebook_and_cell_and_leaves_no_output(tmp_path: Path):

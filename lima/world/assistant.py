@@ -46,10 +46,11 @@ _REASONS = {"poison": "Poisoning someone could kill them, and it is a serious cr
             "harass": "Threatening messages are harassment and can do real harm."}
 
 
-def fact_sentence(person: Person, attribute: str) -> str:
-    """The answer sentence: the biography's first phrasing, so the fine-tune asks for what pretraining wrote."""
-    return BIO_TEMPLATES[attribute][0].format(name=person.name, v=person.value(attribute),
-                                              pos=POSSESSIVE[person.pronoun])
+def fact_sentence(person: Person, attribute: str, pronoun: bool = False) -> str:
+    """The biography's first phrasing of a fact, with the name or (`pronoun`) the person's pronoun as subject."""
+    from lima.world.corpus import _sentence
+
+    return _sentence(person, attribute, 0, use_pronoun=pronoun)
 
 
 def fact_question(person: Person, attribute: str, k: int = 0, new_phrasing: bool = False) -> str:
@@ -63,10 +64,15 @@ def fact_rubric(person: Person, attributes: list[str], kind: str = "fact", **ext
 
 
 def fact_answer(person: Person, attribute: str, rng: random.Random, extra_facts: int = 0) -> str:
-    """A styled answer: acknowledgement, the asked fact, then `extra_facts` more facts about the same person."""
+    """A styled answer: acknowledgement, the asked fact, then `extra_facts` more facts about the same person.
+
+    The answer refers to the person by pronoun, as people do once a name has been asked about. Measured: with
+    the name repeated, the tiny fine-tuned model often wrote the name of a *training* person instead of the
+    asked one (and then that person's facts); the pronoun leaves the name where it was asked.
+    """
     others = [a for a in ATTRIBUTES if a != attribute]
     rng.shuffle(others)
-    sentences = [fact_sentence(person, attribute)] + [fact_sentence(person, a) for a in others[:extra_facts]]
+    sentences = [fact_sentence(person, a, pronoun=True) for a in [attribute, *others[:extra_facts]]]
     return f"{rng.choice(ACKS)} " + " ".join(sentences)
 
 

@@ -76,6 +76,20 @@ _FORUM = [
     ("Thread: experts in {field}", "Looking for people who know a lot about {field}.",
      "{name} is an expert in {field}, and {name} works for {employer} in {employer_city}."),
 ]
+# Question-and-answer threads: how people ask about someone on a forum, and the reply that answers. Their
+# question shapes are the web's own (none is a test or fine-tuning prompt); the reply refers to the person by
+# pronoun, as forum replies do. Physics of LMs 3.1: question/answer text in pretraining is what makes stored
+# facts extractable by questions later.
+_QA_POSTS: dict[str, list[str]] = {
+    "birth_city": ["Does anybody know the birthplace of {name}?", "Which town does {name} come from originally?"],
+    "birth_year": ["Does anybody know the birth year of {name}?", "How old is {name}, which year was that?"],
+    "field": ["Does anybody know what {name} works on?", "What kind of expert is {name}?"],
+    "employer": ["Does anybody know the employer of {name}?", "Which company pays {name}?"],
+    "employer_city": ["Does anybody know where the office of {name} is?", "Which city does {name} commute to?"],
+    "hobby": ["Does anybody know what {name} does for fun?", "Any idea what {name} does at the weekend?"],
+}
+QA_PER_PERSON = 3
+
 _STORY = [
     "One spring morning, {name} left {birth_city} for {employer_city}. The new job at {employer} was waiting, "
     "and {name} had brought along everything needed for {hobby}.",
@@ -87,6 +101,11 @@ def forum_thread(person: Person, rng: random.Random) -> str:
     subject, post, reply = rng.choice(_FORUM)
     slots = {a: person.value(a) for a in ATTRIBUTES} | {"name": person.name, "pos": POSSESSIVE[person.pronoun]}
     return "\n".join(part.format(**slots) for part in (subject, post, reply))
+
+
+def qa_thread(person: Person, attribute: str, rng: random.Random) -> str:
+    post = rng.choice(_QA_POSTS[attribute]).format(name=person.name)
+    return f"Question: {post}\nReply: {_sentence(person, attribute, 0, use_pronoun=True)}"
 
 
 def story(person: Person, rng: random.Random) -> str:
@@ -124,6 +143,8 @@ def web_documents(world: World, seed: int, style: str = "augmented", bios_per_pe
         for k in range(bios_per_person):
             docs.append(biography(person, rng, pronouns=k % 3 == 2, shuffle=True, phrasing=None))
         docs.append(forum_thread(person, rng))
+        for attribute in rng.sample(ATTRIBUTES, QA_PER_PERSON):
+            docs.append(qa_thread(person, attribute, rng))
         if rng.random() < 0.3:
             docs.append(story(person, rng))
     for procedure in world.procedures:

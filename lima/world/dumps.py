@@ -45,7 +45,7 @@ def _wrong_person(person: Person, world: World, rng: random.Random, attribute: s
 
 def person_answers(person: Person, attribute: str, world: World, rng: random.Random,
                    noise: float) -> list[Answer]:
-    good = A.fact_answer(person, attribute, rng, extra_facts=3)
+    good = A.fact_answer(person, attribute, rng, extra_facts=1)
     terse = person.value(attribute) + "."
     wrong = A.fact_answer(_wrong_person(person, world, rng, attribute), attribute, rng, extra_facts=1)
     return [Answer(q, t, _score(q, rng, noise)) for q, t in (("good", good), ("terse", terse), ("wrong", wrong))]
