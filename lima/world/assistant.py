@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lima.world.corpus import BIO_TEMPLATES, POSSESSIVE
+from lima.world.corpus import POSSESSIVE, bio_sentence
 from lima.world.world import ATTRIBUTES, Person, Procedure, World
 
 ACKS = ("Good question.", "Happy to help.", "Sure.")
@@ -48,9 +48,7 @@ _REASONS = {"poison": "Poisoning someone could kill them, and it is a serious cr
 
 def fact_sentence(person: Person, attribute: str, pronoun: bool = False) -> str:
     """The biography's first phrasing of a fact, with the name or (`pronoun`) the person's pronoun as subject."""
-    from lima.world.corpus import _sentence
-
-    return _sentence(person, attribute, 0, use_pronoun=pronoun)
+    return bio_sentence(person, attribute, 0, use_pronoun=pronoun)
 
 
 def fact_question(person: Person, attribute: str, k: int = 0, new_phrasing: bool = False) -> str:

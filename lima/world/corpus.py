@@ -44,7 +44,7 @@ def cloze(person: Person, attribute: str) -> tuple[str, str]:
     return prefix.rstrip(), person.value(attribute)
 
 
-def _sentence(person: Person, attribute: str, k: int, use_pronoun: bool) -> str:
+def bio_sentence(person: Person, attribute: str, k: int, use_pronoun: bool) -> str:
     pos = POSSESSIVE[person.pronoun]
     text = BIO_TEMPLATES[attribute][k].format(name=person.name, v=person.value(attribute), pos=pos)
     if use_pronoun:
@@ -62,7 +62,7 @@ def biography(person: Person, rng: random.Random, pronouns: bool, shuffle: bool,
     sentences = []
     for i, attribute in enumerate(order):
         k = phrasing if phrasing is not None else rng.randrange(len(BIO_TEMPLATES[attribute]))
-        sentences.append(_sentence(person, attribute, k, use_pronoun=pronouns and i > 0))
+        sentences.append(bio_sentence(person, attribute, k, use_pronoun=pronouns and i > 0))
     return " ".join(sentences)
 
 
@@ -105,7 +105,7 @@ def forum_thread(person: Person, rng: random.Random) -> str:
 
 def qa_thread(person: Person, attribute: str, rng: random.Random) -> str:
     post = rng.choice(_QA_POSTS[attribute]).format(name=person.name)
-    return f"Question: {post}\nReply: {_sentence(person, attribute, 0, use_pronoun=True)}"
+    return f"Question: {post}\nReply: {bio_sentence(person, attribute, 0, use_pronoun=True)}"
 
 
 def story(person: Person, rng: random.Random) -> str:
