@@ -19,7 +19,7 @@ from lima.curation.sites import SiteGrouper, load_site_groups, normalise_site
 
 @pytest.fixture(scope="module")
 def ccfg():
-    return curation_config(load_profile("test"))
+    return curation_config(load_profile("test_smoke"))
 
 
 def test_funnel_counts_per_filter(ccfg):
@@ -40,13 +40,13 @@ def test_funnel_counts_per_filter(ccfg):
 
 
 def test_filters_are_parameters(ccfg):
-    loose = curation_config(load_profile("test", {
+    loose = curation_config(load_profile("test_smoke", {
         "curation.min_answer_score": None, "curation.min_answer_chars": None, "curation.max_answer_chars": None,
         "curation.drop_first_person": False, "curation.drop_references_to_other_answers": False,
         "curation.require_self_contained_title": False}))
     _, report = filter_stackexchange(filter_rows(), loose, SiteGrouper())
     assert report.as_dict()["sites"]["coffee"]["kept"] == 10  # only the missing answer goes
-    stricter = curation_config(load_profile("test", {"curation.min_answer_score": 21}))
+    stricter = curation_config(load_profile("test_smoke", {"curation.min_answer_score": 21}))
     _, report = filter_stackexchange(filter_rows(), stricter, SiteGrouper())
     assert report.as_dict()["sites"]["coffee"]["removed"]["score"] == 11 - 1
 

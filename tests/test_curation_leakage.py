@@ -28,7 +28,7 @@ def _interim_with_a_leak(root):
 
 
 def test_report_finds_a_test_prompt_in_a_later_dialogue_turn(tmp_path):
-    cfg = load_profile("test", {"paths.root": str(_interim_with_a_leak(tmp_path))})
+    cfg = load_profile("test_smoke", {"paths.root": str(_interim_with_a_leak(tmp_path))})
     result = curate(cfg)
     leak = json.loads((tmp_path / "data" / "processed" / "leakage_report.json").read_text())
     assert leak["hits"] == result["leakage"]["hits"] == 3 and leak["leaked_prompts"] == 1
@@ -46,12 +46,12 @@ def test_report_finds_a_test_prompt_in_a_later_dialogue_turn(tmp_path):
 
 def test_fail_stops_the_run_and_writes_nothing(tmp_path, capsys):
     root = _interim_with_a_leak(tmp_path)
-    cfg = load_profile("test", {"paths.root": str(root), "curation.leakage_action": "fail"})
+    cfg = load_profile("test_smoke", {"paths.root": str(root), "curation.leakage_action": "fail"})
     with pytest.raises(LeakageError, match=r"curation: 1 dev/test prompt\(s\) match training prompts \(1 exact, "
                                            r"2 near\): \[\('authors:t00', 'train_multiturn.jsonl', 'authors:m0'\)"):
         curate(cfg)
     assert not (root / "data" / "processed").exists()
-    assert curate_main(["--profile", "test", "--set", f"paths.root={root}", "--set",
+    assert curate_main(["--profile", "test_smoke", "--set", f"paths.root={root}", "--set",
                         "curation.leakage_action=fail"]) == 1
     assert "leakage_action: fail" in capsys.readouterr().err and not (root / "data" / "processed").exists()
 
@@ -59,7 +59,7 @@ def test_fail_stops_the_run_and_writes_nothing(tmp_path, capsys):
 def test_ablation_pool_is_checked(tmp_path, caplog):
     root = tmp_path
     write_interim(root)
-    cfg = load_profile("test", {"paths.root": str(root)})
+    cfg = load_profile("test_smoke", {"paths.root": str(root)})
     curate(cfg)
     processed = root / "data" / "processed"
     pool = make_pool(cfg, "wikihow", 8, seed=2)
@@ -72,7 +72,7 @@ def test_ablation_pool_is_checked(tmp_path, caplog):
     make_pool(cfg, "wikihow", 8, seed=2)   # report: logs and writes the hit
     report = json.loads((processed / "leakage_pools" / "wikihow-n8-seed2.json").read_text())
     assert [(h["id"], h["turn"], h["train_id"]) for h in report["exact"]] == [("t-leak", 1, pool[3]["id"])]
-    strict = load_profile("test", {"paths.root": str(root), "curation.leakage_action": "fail"})
+    strict = load_profile("test_smoke", {"paths.root": str(root), "curation.leakage_action": "fail"})
     with pytest.raises(LeakageError, match=r"wikihow-n8-seed2: 1 dev/test prompt"):
         make_pool(strict, "wikihow", 8, seed=2)
 

@@ -49,7 +49,7 @@ def test_letter_i_is_not_first_person(text, first_person):
 
 
 def _ccfg(prompt_from):
-    return curation_config(load_profile("test", {"curation.prompt_from": prompt_from}))
+    return curation_config(load_profile("test_smoke", {"curation.prompt_from": prompt_from}))
 
 
 def test_title_heuristic_only_where_the_title_is_the_prompt():

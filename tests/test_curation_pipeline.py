@@ -17,7 +17,7 @@ from lima.curation.sampling import ShortfallError
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cur")
     write_interim(root)
-    cfg = load_profile("test", {"paths.root": str(root)})
+    cfg = load_profile("test_smoke", {"paths.root": str(root)})
     return cfg, curate(cfg), root / "data" / "processed"
 
 
@@ -76,13 +76,13 @@ def test_reports_tables_and_determinism(run, tmp_path):
     for name in ("train.jsonl", "table1.csv", "curation_report.json"):
         assert (processed / f"{name}.manifest.json").exists()
     before = _read(processed / "train.jsonl")
-    again = curate(load_profile("test", {"paths.root": str(processed.parent.parent)}))
+    again = curate(load_profile("test_smoke", {"paths.root": str(processed.parent.parent)}))
     assert _read(processed / "train.jsonl") == before  # same seed, same rows (ids, prompts, order)
     assert again["counts"] == result["counts"]
-    other_seed = curate(load_profile("test", {"paths.root": str(processed.parent.parent), "seed": 99}))
+    other_seed = curate(load_profile("test_smoke", {"paths.root": str(processed.parent.parent), "seed": 99}))
     assert other_seed["counts"] == result["counts"]
     assert [r["id"] for r in _read(processed / "train.jsonl")] != [r["id"] for r in before]
-    curate(load_profile("test", {"paths.root": str(processed.parent.parent)}))  # restore for later tests
+    curate(load_profile("test_smoke", {"paths.root": str(processed.parent.parent)}))  # restore for later tests
 
 
 def test_datasets_reads_outputs(run):
@@ -98,9 +98,9 @@ def test_selectors_give_same_shapes(run):
     cfg, _, processed = run
     root = processed.parent.parent
     for selector in ("longest", "diversity"):
-        res = curate(load_profile("test", {"paths.root": str(root), "curation.selector": selector}))
+        res = curate(load_profile("test_smoke", {"paths.root": str(root), "curation.selector": selector}))
         assert res["counts"]["train"] == 26 and res["report"]["selector"] == selector
-    res = curate(load_profile("test", {"paths.root": str(root), "curation.selector": "longest"}))
+    res = curate(load_profile("test_smoke", {"paths.root": str(root), "curation.selector": "longest"}))
     assert res["report"]["selection"]["sources"]["wikihow"]["rule"] == "longest responses"
 
 
@@ -109,8 +109,8 @@ def test_shortfall_fails_or_is_recorded(run):
     root = processed.parent.parent
     big = {"paths.root": str(root), "curation.train.stackexchange_stem": 50}
     with pytest.raises(ShortfallError, match=r"stackexchange_stem: 50 examples requested but only 9"):
-        curate(load_profile("test", big))
-    res = curate(load_profile("test", {**big, "curation.allow_shortfall": True}))
+        curate(load_profile("test_smoke", big))
+    res = curate(load_profile("test_smoke", {**big, "curation.allow_shortfall": True}))
     assert res["report"]["shortfalls"]["stackexchange_stem"] == {"requested": 50, "available": 9}
 
 
@@ -136,7 +136,7 @@ def test_cli_help_and_run(run, capsys):
         main(["--help"], prog="python -m lima curate")
     assert exc.value.code == 0 and "--profile" in capsys.readouterr().out
     _, _, processed = run
-    assert main(["--profile", "test", "--set", f"paths.root={processed.parent.parent}", "--quiet"]) == 0
+    assert main(["--profile", "test_smoke", "--set", f"paths.root={processed.parent.parent}", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["dev"] == 3
-    assert main(["--profile", "test", "--set", "paths.root=/nonexistent/x"]) == 1
+    assert main(["--profile", "test_smoke", "--set", "paths.root=/nonexistent/x"]) == 1
     assert "collect all" in capsys.readouterr().err

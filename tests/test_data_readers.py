@@ -19,7 +19,7 @@ from lima.io import read_jsonl
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    cfg = load_profile("test", {"paths.root": str(root)})
+    cfg = load_profile("test_smoke", {"paths.root": str(root)})
     summary = generate_dumps(cfg)
     counts = collect_all(cfg)
     return cfg, summary, counts

@@ -30,7 +30,7 @@ def read_rows(path: Path) -> dict[str, dict]:
 
 
 def test_report_lists_every_paper_number_and_fills_ours(tmp_path: Path) -> None:
-    cfg = load_profile("test", {"paths.root": str(tmp_path)})
+    cfg = load_profile("test_smoke", {"paths.root": str(tmp_path)})
     paper = yaml.safe_load((ROOT / "lima/resources/paper_results.yaml").read_text())
     leaves = dict(numeric_leaves(paper))
     assert len(leaves) > 100 and leaves["preference_human.baselines.gpt4.win"] == 18
@@ -91,7 +91,7 @@ def test_report_lists_every_paper_number_and_fills_ours(tmp_path: Path) -> None:
     assert rows["multiturn.dialogues.excellent"]["this_run"] == MISSING
     # this run's extra systems are listed too, marked as having no paper number
     assert rows["preference_human.this_run_only.null.win"]["paper"] == MISSING
-    assert {r["profile"] for r in rows.values()} == {"test"}
+    assert {r["profile"] for r in rows.values()} == {"test_smoke"}
     text = md.read_text()
     assert "SMOKE PROFILE" in text and "base model: `smoke-tiny-llama`" in text and "judge: `smoke-judge`" in text
     assert text.count("\n| `") == len(rows)
@@ -99,7 +99,7 @@ def test_report_lists_every_paper_number_and_fills_ours(tmp_path: Path) -> None:
 
 
 def test_report_cli(tmp_path: Path, capsys) -> None:
-    assert main(["--profile", "test", "--set", f"paths.root={tmp_path}"]) == 0
+    assert main(["--profile", "test_smoke", "--set", f"paths.root={tmp_path}"]) == 0
     assert "paper_vs_this_run.md" in capsys.readouterr().out
     rows = read_rows(tmp_path / "figures" / "paper_vs_this_run.csv")
     assert rows["multiturn.zero_shot.excellent"]["paper"] == "45.2"
@@ -109,7 +109,7 @@ def test_report_cli(tmp_path: Path, capsys) -> None:
 def _systems_cfg(tmp_path: Path, systems: dict) -> dict:
     path = tmp_path / "systems.yaml"
     path.write_text(yaml.safe_dump({"systems": systems}))
-    return load_profile("test", {"paths.root": str(tmp_path), "generate.systems_file": str(path)})
+    return load_profile("test_smoke", {"paths.root": str(tmp_path), "generate.systems_file": str(path)})
 
 
 def _preference_table(tmp_path: Path, baselines: list[str]) -> None:

@@ -27,7 +27,7 @@ PROMPTS = [{"id": f"p{i}", "messages": [{"role": "user", "content": f"Prompt {i}
 def _cfg(tmp_path, systems: dict, **overrides):
     path = tmp_path / "systems.yaml"
     path.write_text(yaml.safe_dump({"systems": systems}))
-    return load_profile("test", {"paths.root": str(tmp_path), "generate.systems_file": str(path),
+    return load_profile("test_smoke", {"paths.root": str(tmp_path), "generate.systems_file": str(path),
                                  "generate.max_new_tokens": 4, "generate.batch_size": 4, **overrides})
 
 
@@ -151,7 +151,7 @@ def test_cli_generates_and_lists(tmp_path, capsys) -> None:
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(p) + "\n" for p in PROMPTS))
     out = tmp_path / "null.jsonl"
-    args = ["--profile", "test", "--set", f"paths.root={tmp_path}"]
+    args = ["--profile", "test_smoke", "--set", f"paths.root={tmp_path}"]
     assert main(["--system", "null", "--prompts", str(prompts), "--output", str(out), *args], prog="g") == 0
     assert len(read_jsonl(out)) == 5
     assert main(["--system", "gpt-4", "--prompts", str(prompts), *args], prog="g") == 3   # remote off in test

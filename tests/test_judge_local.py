@@ -36,11 +36,11 @@ def root(tmp_path: Path, tiny_model_dir: Path) -> Path:  # noqa: F811
 
 
 def test_local_judge_end_to_end(root: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
-    cfg = load_profile("test", {"paths.root": str(root)})
+    cfg = load_profile("test_smoke", {"paths.root": str(root)})
     assert local_model_dir(cfg["judge"]["local_model"]) == tiny_model_dir
     with judge_endpoint(cfg) as endpoint:
         assert endpoint.base_url.startswith("http://127.0.0.1:") and endpoint.api_key_env is None
-        root_set = ["--profile", "test", "--set", f"paths.root={root}"]
+        root_set = ["--profile", "test_smoke", "--set", f"paths.root={root}"]
         assert judge_main(["--protocol", "pairwise", "--a", "lima", "--b", "alpaca", *root_set]) == 0
         path, rows = run_absolute(cfg, "lima", endpoint=endpoint)
     judged = read_jsonl(root / "data" / "results" / "judgments" / "pairwise__lima__alpaca.jsonl")
@@ -65,10 +65,10 @@ def test_local_judge_end_to_end(root: Path, tiny_model_dir: Path, capsys: pytest
         _, again = run_pairwise(cfg, "lima", "alpaca", client=client)
     assert client.stats["requests"] == 0 and client.stats["cache_hits"] == 6
     assert [r["verdict"] for r in again] == [r["verdict"] for r in judged]
-    assert analyze_main(["--profile", "test", "--set", f"paths.root={root}"], prog="analyze") == 0
+    assert analyze_main(["--profile", "test_smoke", "--set", f"paths.root={root}"], prog="analyze") == 0
 
 
 def test_missing_local_model_is_an_error_not_a_fallback(tmp_path: Path) -> None:
-    cfg = load_profile("test", {"paths.root": str(tmp_path)})
+    cfg = load_profile("test_smoke", {"paths.root": str(tmp_path)})
     with pytest.raises(FileNotFoundError, match="judge.local_model"), judge_endpoint(cfg):
         pass

@@ -197,7 +197,8 @@ def grade_answers(world: World, prompts: Sequence[Mapping[str, Any]], texts: Seq
             row["hallucinated"] = float(bool(g.hallucinated))
             row["admits"] = float(g.quality >= 1.0)
         else:
-            row["correct"] = float(attribute_correct(world, text, p["attribute"], person.value(p["attribute"])))
+            row["correct"] = float(attribute_correct(world, text, p["attribute"], person.value(p["attribute"]),
+                                                     person.name))
         rows.append(row)
     return rows
 

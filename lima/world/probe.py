@@ -97,5 +97,5 @@ def answer_accuracy(model_dir: Any, cfg: dict[str, Any], world: World, people: S
     results = generator.generate([[{"role": "user", "content": fact_question(p, a)}] for p, a in items], seed=0)
     return [{"person": p.name, "group": p.group, "attribute": a, "prefix": fact_question(p, a),
              "continuation": r.text, "answer": p.value(a),
-             "known": attribute_correct(world, r.text, a, p.value(a))}
+             "known": attribute_correct(world, r.text, a, p.value(a), p.name)}
             for (p, a), r in zip(items, results, strict=True)]
