@@ -19,7 +19,6 @@ from typing import Any
 from lima.world import assistant as A
 from lima.world.world import ATTRIBUTES, Person, Procedure, World
 
-
 EXTRA_FACTS = 1     # a good answer states the asked fact and one more (measured on held-out people, greedy:
                     # 0.51 with one extra fact, 0.14 with none — a bare fact teaches too little of the style)
 
