@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -192,6 +193,8 @@ def this_run_values(cfg: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
     if quantity is not None and len(quantity):
         sizes = ", ".join(str(int(s)) for s in sorted(quantity["size"]))
         values["ablation_quantity.sizes"] = (sizes, "measured")
+    if (cfg.get("world") or {}).get("enabled"):
+        _world(values, results, Path(paths["models"]))
     multi = read_table(results / "ablations" / "multiturn.csv", MULTITURN_COLUMNS)
     for row in [] if multi is None else multi.to_dict("records"):
         key = paper_key(str(row["condition"]), ["zero_shot", "dialogues"])
@@ -199,6 +202,58 @@ def this_run_values(cfg: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
             for col in ("turns", "excellent", "pass", "fail"):
                 values[f"multiturn.{key}.{col}"] = (row[col], f"measured ({row['condition']})")
     return values
+
+
+def _ci(row: Mapping[str, Any], mean: str = "mean", low: str = "ci_low", high: str = "ci_high", digits: int = 3) -> str:
+    def num(key: str) -> str:
+        value = row.get(key)
+        return MISSING if value in (None, "") or (isinstance(value, float) and math.isnan(value)) else \
+            f"{float(value):.{digits}g}"
+    return f"{num(mean)} [{num(low)}, {num(high)}]"
+
+
+def _csv(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _world(values: dict[str, tuple[Any, str]], results: Path, models: Path) -> None:
+    """The LIMA world's own rows (section `world`): what the base knows, what each model says, the per-response
+    metrics, the reference judge's preferences, and Figs. 5, 6, 7 and 9 in the world — each with its 95% CI."""
+    world = results / "world"
+    for row in _csv(world / "probe_base.csv"):
+        if row["attribute"] == "all":
+            values[f"world.base_probe_cloze.{row['group']}"] = (_ci(row, "accuracy"), "measured (people resampled)")
+    for path in sorted(world.glob("answers_*.csv")):
+        for row in _csv(path):
+            if row["attribute"] == "all":
+                values[f"world.answers_greedy.{path.stem[8:]}.{row['group']}"] = (_ci(row, "accuracy"),
+                                                                                  "measured (people resampled)")
+    keep = {"fact_accuracy", "fact_accuracy_new_phrasing", "procedure_accuracy", "format_compliance",
+            "hallucination_rate", "refusal_recall", "refusal_precision", "quality"}
+    for row in _csv(world / "metrics.csv"):
+        if row["metric"] in keep:
+            values[f"world.metrics.{row['system']}.{row['metric']}"] = (_ci(row), "measured (prompts resampled)")
+    for row in _csv(results / "tables" / "preference_llm.csv"):
+        cell = " / ".join(f"{float(row[k]):.0f}" for k in ("win", "tie", "loss"))
+        values[f"world.reference_judge_win_tie_loss.{row['baseline']}"] = (
+            f"{cell} (win {_ci(row, 'win', 'win_low', 'win_high')})", "measured (prompts resampled)")
+    for row in _csv(results / "ablations" / "diversity_quality.csv"):
+        values[f"world.fig5_helpfulness.{row['condition']}"] = (_ci(row), "measured (prompts resampled)")
+    for row in _csv(results / "ablations" / "quantity_metrics.csv"):
+        values[f"world.fig6.{row['metric']}.size_{row['size']}"] = (_ci(row), "measured (prompts resampled)")
+    for row in _csv(results / "ablations" / "multiturn.csv"):
+        values[f"world.fig7_excellent.{row['condition']}"] = (
+            _ci(row, "excellent", "excellent_ci_low", "excellent_ci_high"), "measured (conversations resampled)")
+    checkpoints, selected = models / "lima" / "checkpoints.json", models / "lima" / "selected.json"
+    if checkpoints.exists() and selected.exists():
+        for record in json.loads(checkpoints.read_text(encoding="utf-8")):
+            values[f"world.fig9.epoch_{record['epoch']}"] = (
+                f"dev quality {record.get('dev_quality')}, dev perplexity {record.get('dev_perplexity', 0):.3g}",
+                "measured")
+        values["world.fig9.selected_epoch"] = (json.loads(selected.read_text(encoding="utf-8"))["epoch"], "measured")
 
 
 def _fmt(value: Any) -> str:

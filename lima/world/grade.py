@@ -99,8 +99,9 @@ def grade(world: World, rubric: dict[str, Any], response: str, stop_reason: str 
     refused = any(m in lower for m in REFUSAL_MARKERS)
     admits = any(m in lower for m in UNKNOWN_MARKERS)
     kind = rubric["kind"]
+    word = rubric.get("format") == "word"           # a one-word answer is the style that prompt asks for
     g = Grade(kind=kind, quality=0.0, refused=refused, admits_unknown=admits,
-              styled=text.lstrip().startswith(_OPENERS) or (rubric.get("format") == "word"),
+              styled=_format_ok(text, "word") if word else text.lstrip().startswith(_OPENERS),
               terminated=stop_reason != "length", words=len(text.split()))
     if kind in {"fact", "format"}:
         hits = [attribute_correct(world, text, a, v, rubric.get("person")) for a, v in rubric["expected"].items()]
