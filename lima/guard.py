@@ -1,8 +1,8 @@
 """The guard against degenerate results: a result must carry signal, or the build says so.
 
 Checked on whatever a run has written (cheap: it reads tables and judgment files, runs nothing):
-- the focal system does not beat the fixed-answer `null` model (it must win on more prompts than it loses,
-  and win on at least half of them) — a judge or a model that cannot tell a real answer from a fixed one;
+- the focal system does not beat the fixed-answer `null` model (it must win on more prompts than it loses) —
+  a judge or a model that cannot tell a real answer from a fixed one;
 - a judge whose verdicts flip with the response order on more than half of the pairs (position bias: every
   flip becomes a tie);
 - a figure's values all equal: every preference row the same (or all ties), one Fail/Pass/Excellent category
@@ -50,7 +50,7 @@ def _against_null(focal: str, judgments: list[tuple[Path, list[dict[str, Any]]]]
             continue
         wins = sum(r.get("verdict") == "a" for r in rows)
         losses = sum(r.get("verdict") == "b" for r in rows)
-        if wins <= losses or wins < len(rows) / 2:
+        if wins <= losses:
             return [f"{path.name}: {focal} does not beat the fixed-answer null model "
                     f"(wins {wins}, losses {losses} of {len(rows)} prompts)"]
         return []
