@@ -29,6 +29,10 @@ CHAIN = [
     ("08_ablation_quantity", {"mode": "aggregate"}),
     ("09_multiturn", {}),
     ("10_superficial_alignment", {}),
+    ("11_extractability", {"pretrain_steps": 30}),   # `make experiments`: the beyond-the-paper notebooks
+    ("12_new_knowledge", {"epochs": 1}),
+    ("13_selectors", {"size": 8, "max_test_prompts": 4}),
+    ("14_forgetting", {"learning_rates": [1e-3], "epochs": 1, "train_examples": 8, "max_test_prompts": 4}),
 ]
 
 _state: dict[str, object] = {"failed": None}
@@ -69,3 +73,7 @@ def test_chain_wrote_the_papers_artefacts(workspace: Path) -> None:
     figures = {p.name for p in (workspace / "figures").glob("*.png")}
     assert len(figures) >= 7, figures
     assert (workspace / "figures" / "paper_vs_this_run.md").exists()
+    world = workspace / "data" / "results" / "world"
+    assert {"probe_base.csv", "metrics.csv", "answers_lima.csv"} <= {p.name for p in world.glob("*.csv")}
+    experiments = {p.name for p in (workspace / "data" / "results" / "experiments").glob("*.csv")}
+    assert {"extractability.csv", "new_knowledge.csv", "selectors.csv", "forgetting.csv"} <= experiments
