@@ -104,6 +104,10 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], config: Any = No
     stem.parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     inputs = [Path(p) for p in inputs]
+    title = getattr(fig, "_suptitle", None)
+    if title is not None and (label.get("world") or label.get("smoke")):   # keep the title clear of the banner
+        title.set_y(min(title.get_position()[1], 0.955))
+        title.set_va("top")
     for fmt in ("png", "pdf"):
         path = stem.with_name(stem.name + f".{fmt}")
         buffer = io.BytesIO()
