@@ -47,6 +47,7 @@ def test_conditions_equal_size_from_one_pool():
 def test_outcome_and_win_table_exact():
     assert outcome("lima", "lima", "longest") == "win" and outcome("tie", "lima", "x") == "tie"
     assert outcome(None, "lima", "x") is None
+    assert outcome("a", "lima", "longest") == "win" and outcome("b", "lima", "longest") == "loss"   # judge_pairwise form
     with pytest.raises(ValueError):
         outcome("other", "lima", "longest")
     verdicts = ["lima", "lima", "tie", "longest", None]

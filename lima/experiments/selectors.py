@@ -90,6 +90,8 @@ def outcome(verdict: str | None, focal: str, opponent: str) -> str | None:
         return None
     if verdict == "tie":
         return "tie"
+    if verdict in ("a", "b"):        # judge_pairwise's verdicts are from system_a's side (system_a = the focal)
+        return "win" if verdict == "a" else "loss"
     if verdict not in (focal, opponent):
         raise ValueError(f"verdict {verdict!r} names neither {focal!r} nor {opponent!r}")
     return "win" if verdict == focal else "loss"
