@@ -112,22 +112,28 @@ def write_posts_xml(path: Path, rows: list[str], bom: bool = True, crlf: bool = 
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
 
 
-def generate_stackexchange(root: Path, sizes: SyntheticSizes, rng: random.Random) -> dict[str, int]:
-    import py7zr
+def write_site(root: Path, host: str, rows: list[str], i: int) -> None:
+    """Site number `i` of a dump: the first ships as its .7z archive, the others as Posts.xml folders whose
+    BOM, line endings and DOCTYPE vary with `i`, as real dumps do."""
+    if i == 0:
+        import py7zr
 
+        tmp = root / f".{host}.tmp"
+        write_posts_xml(tmp / "Posts.xml", rows)
+        with py7zr.SevenZipFile(root / f"{host}.7z", "w") as archive:
+            archive.write(tmp / "Posts.xml", "Posts.xml")
+        (tmp / "Posts.xml").unlink()
+        tmp.rmdir()
+    else:
+        write_posts_xml(root / host / "Posts.xml", rows, bom=i % 4 != 2, crlf=i % 3 == 1, doctype=i % 3 == 2)
+
+
+def generate_stackexchange(root: Path, sizes: SyntheticSizes, rng: random.Random) -> dict[str, int]:
     counts = {}
     for i, (short, topic) in enumerate(SITES.items()):
         host = f"{short}.stackexchange.com"
         rows = site_posts(host, topic, sizes, rng, pipe_tags=i % 2 == 1)
-        if i == 0:   # one site ships as its .7z archive, as in the real dump
-            tmp = root / f".{host}.tmp"
-            write_posts_xml(tmp / "Posts.xml", rows)
-            with py7zr.SevenZipFile(root / f"{host}.7z", "w") as archive:
-                archive.write(tmp / "Posts.xml", "Posts.xml")
-            (tmp / "Posts.xml").unlink()
-            tmp.rmdir()
-        else:
-            write_posts_xml(root / host / "Posts.xml", rows, bom=i % 4 != 2, crlf=i % 3 == 1, doctype=i % 3 == 2)
+        write_site(root, host, rows, i)
         counts[host] = len(rows)
     return counts
 

@@ -21,8 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from lima.world.probe import continuation_hits
 from lima.world.world import ATTRIBUTES, Person
 
 CONDITIONS = ("augmented", "single")
@@ -77,30 +76,6 @@ def own_text_prefixes(person: Person, documents: Sequence[str]) -> list[tuple[st
         if cut > 0:
             out.append((attribute, doc[:cut].rstrip(), value))
     return out
-
-
-@torch.no_grad()
-def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, str, str, str]],
-                      batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
-    """Greedy continuation of each (person, attribute, prefix, value): rows in lima.world.probe's shape."""
-    side, rows = tokenizer.padding_side, []
-    tokenizer.padding_side = "left"
-    try:
-        model.eval()
-        for i in range(0, len(items), batch_size):
-            chunk = items[i:i + batch_size]
-            enc = tokenizer([prefix for _, _, prefix, _ in chunk], return_tensors="pt", padding=True)
-            enc.pop("token_type_ids", None)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-            for (person, attribute, prefix, value), ids in zip(chunk, out, strict=True):
-                text = tokenizer.decode(ids[enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                rows.append({"person": person.name, "group": person.group, "attribute": attribute,
-                             "prefix": prefix, "continuation": text, "answer": value,
-                             "known": text.strip().startswith(value)})
-    finally:
-        tokenizer.padding_side = side
-    return rows
 
 
 def summary_table(rows: Sequence[Mapping[str, Any]], n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:

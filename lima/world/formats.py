@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from lima.data.synthetic import _date, _row, _zst, write_posts_xml
+from lima.data.synthetic import _date, _row, _zst, write_site
 from lima.io import atomic_write
 from lima.world import WorldConfig
 from lima.world.dumps import se_threads, sni_tasks, wikihow_articles, writing_prompts
@@ -75,22 +75,12 @@ def _site_rows(threads: list[dict[str, Any]], rng: random.Random, pipe_tags: boo
 
 
 def write_stackexchange(root: Path, world: World, wc: WorldConfig, rng: random.Random) -> dict[str, int]:
-    import py7zr
-
     threads = se_threads(world, rng, wc.se_threads, wc.score_noise)
     counts = {}
     for i, short in enumerate(SITES):
         host = f"{short}.stackexchange.com"
         rows = _site_rows(threads[i::len(SITES)], rng, pipe_tags=i % 2 == 1)
-        if i == 0:
-            tmp = root / f".{host}.tmp"
-            write_posts_xml(tmp / "Posts.xml", rows)
-            with py7zr.SevenZipFile(root / f"{host}.7z", "w") as archive:
-                archive.write(tmp / "Posts.xml", "Posts.xml")
-            (tmp / "Posts.xml").unlink()
-            tmp.rmdir()
-        else:
-            write_posts_xml(root / host / "Posts.xml", rows, bom=i % 4 != 2, crlf=i % 3 == 1, doctype=i % 3 == 2)
+        write_site(root, host, rows, i)
         counts[host] = len(rows)
     return counts
 

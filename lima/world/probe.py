@@ -19,10 +19,10 @@ from lima.world.world import ATTRIBUTES, Person, World
 
 
 @torch.no_grad()
-def cloze_hits(model: Any, tokenizer: Any, people: Sequence[Person], attributes: Sequence[str] = ATTRIBUTES,
-               batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
-    """One row per (person, attribute): the prefix, the continuation and whether it starts with the value."""
-    items = [(p, a, *cloze(p, a)) for p in people for a in attributes]
+def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, str, str, str]],
+                      batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
+    """Greedy continuation of each (person, attribute, prefix, value): one row each, `known` when it starts
+    with the value."""
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     rows = []
@@ -42,6 +42,13 @@ def cloze_hits(model: Any, tokenizer: Any, people: Sequence[Person], attributes:
     finally:
         tokenizer.padding_side = side
     return rows
+
+
+def cloze_hits(model: Any, tokenizer: Any, people: Sequence[Person], attributes: Sequence[str] = ATTRIBUTES,
+               batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
+    """One row per (person, attribute): the probe phrasing's prefix, the continuation, whether it was right."""
+    items = [(p, a, *cloze(p, a)) for p in people for a in attributes]
+    return continuation_hits(model, tokenizer, items, batch_size, max_new_tokens)
 
 
 def person_bootstrap_ci(rows: Sequence[dict[str, Any]], key: str = "known", n_boot: int = 1000,
