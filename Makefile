@@ -105,7 +105,7 @@ bench: $(ENV_STAMP)  ## speed ratios, ours vs a baseline in interleaved blocks (
 
 lab: $(ENV_STAMP)  ## JupyterLab from the repository root: notebooks/ (sources) beside build/notebooks/PROFILE/ (executed)
 	$(PY) -m pip install -q -c constraints.txt -e '.[lab]'
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks $(BUILD)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:  ## remove generated data, models, figures and executed notebooks (keeps the environment and data/raw inputs)
 	rm -rf $(BUILD) models data/raw/synthetic
