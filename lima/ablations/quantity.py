@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from lima.config import load_profile
 
     parser = argparse.ArgumentParser(prog="python -m lima.ablations.quantity", description=main.__doc__)
-    parser.add_argument("--profile", default="smoke", help="profile whose ablations.quantity_sizes to print")
+    parser.add_argument("--profile", default="world", help="profile whose ablations.quantity_sizes to print")
     args = parser.parse_args(argv)
     print(" ".join(str(s) for s in ablation_config(load_profile(args.profile)).quantity_sizes))
     return 0

@@ -154,7 +154,7 @@ def analyze(cfg: dict[str, Any], human: str | Path | None = None) -> dict[str, P
 def main(argv: list[str], prog: str = "python -m lima analyze") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
+    parser.add_argument("--profile", default="world", help="config profile (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. analysis.bootstrap=2000")
     parser.add_argument("--human", default=None,
                         help="human labels export (.csv/.jsonl from `python -m lima annotate export`; "

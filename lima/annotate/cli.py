@@ -79,7 +79,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--db", help="SQLite annotation store (default: the profile's annotate.db)")
-        p.add_argument("--profile", default="smoke",
+        p.add_argument("--profile", default="world",
                        help="config profile for defaults (annotate.db, annotate.overlap, annotate.export, seed)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, repeatable")
         return p

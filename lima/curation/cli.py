@@ -21,7 +21,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                     "leakage_report.json.",
         epilog="example: python -m lima curate --profile smoke --set curation.selector=longest "
                "--set curation.min_answer_score=5")
-    parser.add_argument("--profile", default="smoke", help="profile name in configs/ or a YAML path (default: smoke)")
+    parser.add_argument("--profile", default="world", help="profile name in configs/ or a YAML path (default: world, the LIMA world)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. curation.temperature=1 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="print only the JSON summary")

@@ -78,7 +78,7 @@ def main(argv: list[str], prog: str) -> int:
     parser.add_argument("--site", help="stackexchange: the site of a lone Posts.xml whose folder is not named after "
                         "it, e.g. coffee.stackexchange.com (the flat layout an extracted .7z gives)")
     parser.add_argument("--min-answer-score", type=int, help="stackexchange: cheap prefilter on the top answer")
-    parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
+    parser.add_argument("--profile", default="world", help="config profile (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set paths.root=/tmp/x (repeatable)")
     args = parser.parse_args(argv)

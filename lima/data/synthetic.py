@@ -276,7 +276,7 @@ def main(argv: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Write seeded miniature dumps in the real formats "
                                      "(Stack Exchange Posts.xml/.7z, Pushshift .zst, wikihowAll.csv, SNI tasks) "
                                      "with SYNTHETIC content, under the profile's data.* paths.")
-    parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
+    parser.add_argument("--profile", default="world", help="config profile (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set paths.root=/tmp/x (repeatable)")
     args = parser.parse_args(argv)

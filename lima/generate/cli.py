@@ -26,7 +26,7 @@ def main(argv: list[str], prog: str) -> int:
     parser.add_argument("--model", default=None, help="override the system's model (a run or checkpoint dir)")
     parser.add_argument("--samples", type=int, default=1, help="samples per prompt (default 1, as in the paper)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
-    parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
+    parser.add_argument("--profile", default="world", help="config profile (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. generate.max_new_tokens=256 (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the configured systems and whether each can run")

@@ -237,7 +237,7 @@ def main(argv: list[str], prog: str = "python -m lima judge") -> int:
                         help="ask the judge again for cached replies that did not parse (the new reply replaces "
                              "the cached one); useful after truncated or garbled replies, or with a sampling "
                              "judge — a deterministic judge answers the same")
-    parser.add_argument("--profile", default="smoke", help="config profile (default: smoke)")
+    parser.add_argument("--profile", default="world", help="config profile (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. judge.logprobs=true")
     args = parser.parse_args(argv)
     if args.protocol == "pairwise" and not (args.a and args.b):

@@ -13,7 +13,7 @@ def main(argv: list[str], prog: str = "python -m lima train") -> int:
         prog=prog, description="Fine-tune a base model with the LIMA recipe (paper §3): full, LoRA or QLoRA. "
         "Writes {models}/<run-name>/checkpoint-epoch-N, metrics.jsonl, checkpoints.json, selected.json. "
         "Runs as is on one CPU/GPU, and under `accelerate launch` for many GPUs (docs/training.md).")
-    parser.add_argument("--profile", default="smoke", help="configs/<profile>.yaml (default: smoke)")
+    parser.add_argument("--profile", default="world", help="configs/<profile>.yaml (default: world, the LIMA world)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.method=lora --set train.epochs=3")
     parser.add_argument("--data", help="training JSONL in the train.jsonl format (default: {processed}/train.jsonl)")
