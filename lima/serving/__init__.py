@@ -1,7 +1,12 @@
-"""`lima serve`, an OpenAI-compatible server for local model directories, in four parts.
+"""`lima serve`, an OpenAI-compatible server for local model directories.
 
-    protocol.py     the wire format: validation (400s that name the field), roles, context, response bodies
-    engine.py       the worker thread: continuous or windowed batching, per-row sampling, streaming, cancellation
+    protocol.py     the wire format: parsing chat and completions requests, roles, context; re-exports below
+    fields.py       the shared request checks: APIError/bad, field tables (400s that name the field), Sampling
+    responses.py    the response bodies, logprobs shapes and server-sent events
+    engine.py       the worker thread: continuous or windowed batching, the forward passes, guided choice
+    scheduler.py    the engine's queue: submit/close, stats, which queued requests run next
+    replies.py      what a row's tokens become: stop strings, visible text, streamed deltas, finish events
+    rows.py         per-request state: rows, jobs, the per-row sampler and stopping criterion, seeds
     app.py          the FastAPI routes (create_app, serve_in_background)
     fingerprint.py  the checkpoint hash reported as system_fingerprint (the judge cache keys on it)
     http.py         background_server (uvicorn in a thread, loopback) and is_loopback

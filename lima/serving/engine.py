@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import sys
 import threading
-import time
 import traceback
 from typing import Any
 
@@ -42,11 +41,18 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from lima.serving.replies import _Replies
 from lima.serving.rows import Job, Row, RowMonitor, RowSampler, _Batch, choice_seed, random_seed
+from lima.serving.scheduler import _Scheduler
 
 
-class Engine:
-    """The worker thread, its queue and the per-row bookkeeping."""
+class Engine(_Scheduler, _Replies):
+    """The worker thread, its queue and the per-row bookkeeping.
+
+    The queue (submit, close, count, the takes) is `_Scheduler` in scheduler.py; what a row's tokens become
+    (advance, visible, finish, entries) is `_Replies` in replies.py; here: the model, the tokenizer wrappers,
+    the worker loops and the forward passes.
+    """
 
     def __init__(self, generator: Any, *, max_batch_size: int = 16, batch_window: float = 0.01,
                  batching: str = "continuous") -> None:
@@ -88,72 +94,11 @@ class Engine:
         with self.tokenizer_lock:
             return self.tokenizer.apply_chat_template(messages, tokenize=False)
 
-    # ---- the queue ---------------------------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the engine is closed")
-            self._pending.append(job)
-            self.count(requests=1)
-            self._cond.notify()
+    def decode_one(self, token: int) -> str:
+        with self.tokenizer_lock:
+            return self.tokenizer.decode([token])
 
-    def close(self) -> None:
-        """Stop the worker: queued and running requests are cancelled (their rows stop at the next token)."""
-        with self._cond:
-            self._closed = True
-            for job in [*self._pending, *self._running]:
-                job.cancel()
-            for job in self._pending:                 # never started: nobody else will answer them
-                job.emit({"type": "cancelled"})
-            self._pending.clear()
-            self._cond.notify_all()
-        self._thread.join(timeout=30)
-
-    def count(self, **deltas: int) -> None:
-        with self._stats_lock:
-            for key, value in deltas.items():
-                self.stats[key] = self.stats.get(key, 0) + value
-
-    def _take(self) -> list[Job] | None:
-        with self._cond:
-            while True:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return None
-                self._drop_cancelled()
-                if self._pending:
-                    break
-            if self._pending[0].guided_choice is not None:
-                self._running = [self._pending.popleft()]
-                return self._running
-            deadline = time.monotonic() + self.batch_window
-            while sum(len(j.rows) for j in self._pending if j.guided_choice is None) < self.max_batch_size:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
-                    break
-                self._cond.wait(left)
-            self._drop_cancelled()
-            batch: list[Job] = []
-            size = 0
-            for job in list(self._pending):
-                if job.guided_choice is not None:
-                    continue
-                if batch and size + len(job.rows) > self.max_batch_size:
-                    break
-                batch.append(job)
-                size += len(job.rows)
-            for job in batch:
-                self._pending.remove(job)
-            self._running = batch
-            return batch
-
-    def _drop_cancelled(self) -> None:
-        for job in [j for j in self._pending if j.cancelled.is_set()]:
-            self._pending.remove(job)
-            self.count(dropped_before_start=1)
-            job.emit({"type": "cancelled"})
-
+    # ---- the worker loops ----------------------------------------------------------------------------------
     def _run(self) -> None:
         if self.batching == "continuous":
             self._run_continuous()
@@ -212,41 +157,6 @@ class Engine:
                                         is not None for layer in layers)
         except Exception:  # noqa: BLE001 - any surprise: the generate() path, which handles every model
             return False
-
-    def _take_continuous(self, running: int) -> tuple[list[Job], list[Job]] | None:
-        """(generation jobs that fit beside `running` rows, guided-choice jobs); None once closed."""
-        room = self.max_batch_size - running
-        with self._cond:
-            if not running:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-            if self._closed:
-                return None
-            self._drop_cancelled()
-            guided = [j for j in self._pending if j.guided_choice is not None]
-            for job in guided:
-                self._pending.remove(job)
-            if not running and not guided and self._pending:      # idle: let companions arrive
-                deadline = time.monotonic() + self.batch_window
-                while sum(len(j.rows) for j in self._pending) < room and not self._closed:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                self._drop_cancelled()
-            jobs: list[Job] = []
-            size = 0
-            for job in list(self._pending):
-                if job.guided_choice is not None:
-                    continue
-                if size + len(job.rows) > room and (jobs or running):
-                    break
-                jobs.append(job)
-                size += len(job.rows)
-            for job in jobs:
-                self._pending.remove(job)
-            self._running = [*{id(r.job): r.job for r in self._active}.values(), *jobs, *guided]
-            return jobs, guided
 
     def _run_continuous(self) -> None:
         self._active: list[Row] = []
@@ -349,85 +259,6 @@ class Engine:
         for row in rows:                       # safety net: every row gets an answer
             if not row.finished:
                 self.finish(row, "length")
-
-    def advance(self, row: Row, token: int) -> None:
-        s = row.sampling
-        masked = s.ignore_eos or len(row.ids) < s.min_tokens
-        if token in self.stop_ids and not masked:
-            self.finish(row, "stop")
-            return
-        row.ids.append(token)
-        if row.pending is not None:
-            row.entries.append(row.pending)
-            row.pending = None
-        self.count(generated_tokens=1)
-        if s.stop and self._tail_has_stop(row):
-            self.finish(row, "stop")
-        elif len(row.ids) >= row.max_tokens:
-            self.finish(row, "length")
-        elif row.job.stream:
-            self._stream(row, self.visible(row, final=False))
-
-    def _tail_has_stop(self, row: Row) -> bool:
-        longest = max(len(s) for s in row.sampling.stop)
-        tail = self.decode(row.ids[-(4 * longest + 4):])
-        return any(s in tail for s in row.sampling.stop)
-
-    def visible(self, row: Row, final: bool) -> str:
-        """The reply text as far as it is certain: cut at a stop string, stripped, minus what may still change."""
-        text = self.decode(row.ids)
-        stop = row.sampling.stop
-        cut = min((text.find(s) for s in stop if s in text), default=-1)
-        found = cut >= 0
-        if found:
-            text = text[:cut]
-        if row.strip:
-            text = text.lstrip()
-        if not final and not found:
-            hold = max((len(s) for s in stop), default=1) - 1     # may be the start of a stop string
-            if hold:
-                text = text[:max(0, len(text) - hold)]
-            text = text.rstrip("\ufffd")                         # half a UTF-8 character
-        if row.strip:
-            text = text.rstrip()
-        return row.prefix + text
-
-    def _stream(self, row: Row, text: str) -> None:
-        if len(text) > len(row.emitted) and text.startswith(row.emitted):
-            piece = text[len(row.emitted):]
-            row.emitted = text
-            entries = row.entries[row.emitted_entries:]
-            row.emitted_entries = len(row.entries)
-            row.job.emit({"type": "delta", "index": row.index, "text": piece,
-                          "entries": self.entries(entries, row.sampling.logprobs)})
-
-    def finish(self, row: Row, reason: str) -> None:
-        row.finished = True
-        if reason == "cancelled":
-            self.count(cancelled_rows=1)
-            row.job.emit({"type": "cancelled"})
-            return
-        text = self.visible(row, final=True)
-        if row.job.stream:
-            self._stream(row, text)
-        row.job.emit({"type": "finish", "index": row.index, "text": text, "finish_reason": reason,
-                      "n_tokens": len(row.ids), "entries": self.entries(row.entries, row.sampling.logprobs),
-                      "tail_entries": self.entries(row.entries[row.emitted_entries:], row.sampling.logprobs)})
-
-    def entries(self, raw: list[tuple[int, float, list[int], list[float]]], k: int | None) -> list[dict[str, Any]]:
-        """(token id, logprob, top ids, top logprobs) → {"token", "logprob", "bytes", "top": [(t, lp, bytes)]}."""
-        if k is None:
-            return []
-        out = []
-        for token, logprob, top_ids, top_vals in raw:
-            out.append({"token": self.decode_one(token), "logprob": logprob, "bytes": self._token_bytes(
-                self.tokenizer, token), "top": [(self.decode_one(t), v, self._token_bytes(self.tokenizer, t))
-                                                for t, v in zip(top_ids[:k], top_vals[:k], strict=True)]})
-        return out
-
-    def decode_one(self, token: int) -> str:
-        with self.tokenizer_lock:
-            return self.tokenizer.decode([token])
 
     # ---- guided choice (vLLM's extension): score each choice, no sampling loop ---------------------------
     @torch.no_grad()
