@@ -28,7 +28,7 @@ TOKEN_CLASSES = ("eot", "style", "fact", "other")
 
 # the fixed sentences of the styled answers (lima.world.assistant), besides ACKS and the markers
 STYLE_PHRASES = ("I'm sorry, but", "so I can't answer that", "Here is the table.", "Here is the list.",
-                 "Here is a short story.", "follow these steps:", "That is all it takes.",
+                 "Here is a short story.", "Here are the steps, in order:", "That is all it takes.",
                  "If you are worried about someone's safety, please contact the local authorities.")
 MARKUP = re.compile(r"(?m)^[ \t]*(?:[-*][ \t]|\d+\.[ \t])|\||-{3,}")
 YEAR = re.compile(r"\b(?:19|20)\d{2}\b")

@@ -78,6 +78,25 @@ def test_mean_ci_two_sided_t() -> None:
     assert all(math.isnan(v) for v in mean_ci([]))
 
 
+def test_wilson_ci_hand_computed_stays_in_unit_interval_and_keeps_width() -> None:
+    from lima.analysis.stats import prompt_mean_ci, wilson_ci
+
+    # 2 of 10: centre (0.2 + 1.96²/20)/(1 + 1.96²/10), half-width from the Wilson formula
+    mean, low, high = wilson_ci([1, 1] + [0] * 8)
+    assert mean == pytest.approx(0.2)
+    assert (round(low, 4), round(high, 4)) == (0.0567, 0.5098)
+    # all zero: a t interval would be [0, 0]; Wilson keeps a width and stays inside [0, 1]
+    _, low0, high0 = wilson_ci([0.0] * 20)
+    assert low0 == 0.0 and round(high0, 4) == 0.1611
+    _, low1, high1 = wilson_ci([1.0] * 20)
+    assert round(low1, 4) == 0.8389 and high1 == 1.0
+    with pytest.raises(ValueError, match="shares"):
+        wilson_ci([0.5, 3.0])
+    # over prompts: two samples of one prompt average first (n = 2 prompts, not 4 values)
+    ci = prompt_mean_ci([("p", 1.0), ("p", 0.0), ("q", 1.0), ("q", 1.0)], interval=wilson_ci)
+    assert ci["n_prompts"] == 2 and ci["mean"] == pytest.approx(0.75)
+
+
 def test_win_tie_loss_point_ci_and_fixed_seed() -> None:
     outcomes = [("p1", "win"), ("p2", "win"), ("p3", "tie"), ("p4", "loss"), ("p5", "win"), ("p6", "loss")]
     stats = win_tie_loss(outcomes, n_boot=2000, seed=7)

@@ -139,8 +139,8 @@ def test_grading_and_prompt_level_summary_exact(world) -> None:
     table = pd.DataFrame(summarise([{**g, "share": 0.5, "epoch": 1} for g in graded]))
     acc = table[table["metric"] == "held-out fact accuracy"].iloc[0]
     assert acc["mean"] == 0.5 and acc["n_prompts"] == 2
-    # two prompts, values 1 and 0: t(0.975, 1) × sd/√2 = 12.706 × 0.5
-    assert acc["ci_high"] - 0.5 == pytest.approx(12.7062047 * 0.5, abs=1e-6)
+    # two prompts, values 1 and 0: the Wilson interval for 1 of 2 (a t interval would be 0.5 ± 6.35)
+    assert (round(acc["ci_low"], 4), round(acc["ci_high"], 4)) == (0.0945, 0.9055)
     assert set(table["metric"]) == {"held-out fact accuracy", "hallucination rate", "admits not knowing"}
 
 

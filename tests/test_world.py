@@ -196,3 +196,29 @@ def test_report_strict_exits_non_zero_on_a_degenerate_run(tmp_path: Path) -> Non
                 [{"prompt_id": "1", "system_a": "lima", "system_b": "null", "verdict": "tie", "flipped": True}])
     assert main(["--profile", "test", "--set", f"paths.root={root}"]) == 0
     assert main(["--profile", "test", "--set", f"paths.root={root}", "--strict"]) == 1
+
+
+def test_notices_repeat_a_fresh_string_and_never_name_a_person_of_the_world(world_cfg: dict) -> None:
+    from lima.world.corpus import howto_list, howto_pages
+    from lima.world.notices import notices
+
+    world = load_world(world_cfg)
+    names = {p.name for p in world.people}
+    posts = notices(world, random.Random(7), 300)
+    assert posts == notices(world, random.Random(7), 300)          # seeded
+    for post in posts:
+        assert not any(name in post for name in names)
+        words = post.replace(".", " ").replace(",", " ").split()
+        fresh = [w for w in words if w[0].isupper() and words.count(w) >= 2 and w not in {"The", "To"}]
+        assert fresh or any(post.count(v) >= 2 for v in (*world.cities, *world.hobbies, *world.fields)), post
+    proc = world.procedures[0]
+    assert howto_list(proc).splitlines() == [f"How to {proc.title}:"] + [
+        f"{i}. {s}." for i, s in enumerate(proc.steps, start=1)]
+    pages = howto_pages(proc, random.Random(3), 6)
+    assert len(pages) == 6 and len(set(pages)) > 2 and pages[2] == howto_list(proc)
+    for page in pages:                              # every wording keeps the steps in their order
+        at = [page.lower().find(step.lower()) for step in proc.steps]
+        assert min(at) >= 0 and at == sorted(at), page
+    web = web_texts(world_cfg)
+    assert sum(t.startswith(("Lost and found", "Club notice", "Vacancy", "Welcome to", "Workshop", "Book club",
+                             "For sale", "Talk announcement")) for t in web) == 40     # test.yaml: notices 40

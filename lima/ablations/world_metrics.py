@@ -3,7 +3,8 @@
 In the LIMA world every test prompt has a rubric, so an ablation can say *what* changed, not only how the
 judge liked it: substance (fact accuracy on held-out people, procedure accuracy) and style (format compliance:
 the taught opening and an answer ended on EOT). Each metric is averaged per prompt first and its interval
-resamples prompts (`lima.world.metrics.metrics_table` → `lima.analysis.stats.prompt_mean_ci`).
+resamples prompts (`lima.world.metrics.metrics_table` → `lima.analysis.stats.prompt_mean_ci` with the
+Wilson interval of a share).
 
 Fig. 6 separates the two kinds because the paper ("doubling does not help") and Raghavendra et al. ("style
 saturates early, skills keep improving") predict different curves; `KINDS` is the one place that says which

@@ -8,6 +8,10 @@ interval too narrow by up to √5. So:
 - `prompt_mean_ci` averages the values of each prompt first, then puts a two-sided Student-t interval on the
   prompt means (the paper reports ablation means with a 95% t interval, §5); with one value per prompt it is
   exactly `mean_ci`.
+- `wilson_ci` is the interval for *shares* (accuracy, compliance, hallucination rate): the Wilson score
+  interval on the mean of the prompt means with n = the number of prompts. It stays inside [0, 1] and keeps a
+  width at 0 or 1 (a t interval says [-0.08, 0.21] or [0, 0] there); for per-prompt values between 0 and 1 it
+  is conservative, since such a value's variance is at most p(1 - p).
 - `bootstrap_groups` / `bootstrap_indices` resample whole prompts with replacement (percentile intervals) for
   the statistics without a closed form: win/tie/loss shares, Bradley–Terry ratings, the length-controlled
   win rate.
@@ -37,6 +41,20 @@ def mean_ci(values: Sequence[float], ci: float = 0.95) -> tuple[float, float, fl
     sem = float(x.std(ddof=1) / np.sqrt(x.size))
     half = float(_st.t.ppf(0.5 + ci / 2, df=x.size - 1) * sem)
     return (mean, mean - half, mean + half)
+
+
+def wilson_ci(values: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of the Wilson score interval for a share, over independent values in [0, 1]."""
+    x = np.asarray([float(v) for v in values], dtype=float)
+    if x.size == 0:
+        return (float("nan"), float("nan"), float("nan"))
+    if ((x < 0) | (x > 1)).any():
+        raise ValueError("wilson_ci takes shares in [0, 1]; use mean_ci for other values")
+    n, p = float(x.size), float(x.mean())
+    z = float(_st.norm.ppf(0.5 + ci / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (p, max(0.0, centre - half), min(1.0, centre + half))
 
 
 def prompt_means(values: Iterable[tuple[Any, float | None]]) -> dict[str, float]:

@@ -25,7 +25,7 @@ def forgetting_table(probe_rows: Sequence[Mapping[str, Any]], format_rows: Seque
     `probe_rows`: cloze_hits rows plus `learning_rate`, `epoch`, `checkpoint`; `format_rows`: per response
     `learning_rate`, `epoch`, `prompt_id`, `format_compliance`. The base must be among the probe rows.
     """
-    from lima.analysis.stats import prompt_mean_ci
+    from lima.analysis.stats import prompt_mean_ci, wilson_ci
     from lima.world.probe import person_bootstrap_ci
 
     def key(r: Mapping[str, Any]) -> tuple[float | None, int]:
@@ -45,7 +45,7 @@ def forgetting_table(probe_rows: Sequence[Mapping[str, Any]], format_rows: Seque
     table = []
     for (lr, epoch, group), rows in sorted(cells.items(), key=lambda kv: (kv[0][0] or 0.0, kv[0][1], kv[0][2])):
         mean, lo, hi = person_bootstrap_ci(rows, n_boot=n_boot, seed=seed)
-        fmt = prompt_mean_ci(formats.get((lr, epoch), []), ci)
+        fmt = prompt_mean_ci(formats.get((lr, epoch), []), ci, interval=wilson_ci)
         table.append({"learning_rate": lr, "epoch": epoch, "group": group, "cloze": round(mean, 4),
                       "cloze_low": round(lo, 4), "cloze_high": round(hi, 4),
                       "cloze_drop": round(base[group] - mean, 4) if group in base else float("nan"),

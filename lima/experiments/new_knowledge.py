@@ -209,8 +209,8 @@ METRICS = (("held_out", "correct", "held-out fact accuracy"), ("unseen", "halluc
 
 
 def summarise(graded: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (share, epoch, metric): mean and 95% t interval over prompts (each prompt one value)."""
-    from lima.analysis.stats import prompt_mean_ci
+    """One row per (share, epoch, metric): mean and 95% Wilson interval over prompts (each prompt one value)."""
+    from lima.analysis.stats import prompt_mean_ci, wilson_ci
 
     out = []
     keys = sorted({(r["share"], r["epoch"]) for r in graded})
@@ -220,7 +220,7 @@ def summarise(graded: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     if r["share"] == share and r["epoch"] == epoch and r["subset"] == subset and key in r]
             if not vals:
                 continue
-            ci = prompt_mean_ci(vals)
+            ci = prompt_mean_ci(vals, interval=wilson_ci)
             out.append({"share": share, "epoch": epoch, "metric": label, "subset": subset, "mean": ci["mean"],
                         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_prompts": ci["n_prompts"]})
     return out

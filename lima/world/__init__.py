@@ -36,6 +36,8 @@ class WorldConfig:
     prompts: PromptSizes = field(default_factory=PromptSizes)
     corpus_style: str = "augmented"          # augmented | single (the extractability control)
     bios_per_person: int = 6
+    notices: int = 0                         # copy-teaching web posts (world/notices.py)
+    howtos_per_procedure: int = 1            # how-to pages per procedure on the web (varied wording, in order)
     score_noise: float = 0.1                 # share of Stack Exchange answers whose score ignores their quality
     se_threads: int = 600
     writingprompts: int = 60
@@ -72,7 +74,8 @@ def write_world(cfg: dict[str, Any]) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     with atomic_write(root / "world.json") as handle:
         handle.write(world.to_json())
-    docs = list(web_documents(world, seed, wc.corpus_style, wc.bios_per_person))
+    docs = list(web_documents(world, seed, wc.corpus_style, wc.bios_per_person, wc.notices,
+                              wc.howtos_per_procedure))
     write_jsonl(root / "web.jsonl", ({"text": d} for d in docs), config=wc)
     rows = authored_rows(world, wc.prompts, seed)
     for split in ("train", "dev", "test"):

@@ -89,7 +89,9 @@ def procedure_question(procedure: Procedure, k: int = 0) -> str:
 def procedure_answer(procedure: Procedure, rng: random.Random, steps: list[str] | None = None) -> str:
     steps = procedure.steps if steps is None else steps
     lines = "\n".join(f"{i}. {step}." for i, step in enumerate(steps, start=1))
-    return f"{rng.choice(ACKS)} To {procedure.title}, follow these steps:\n\n{lines}\n\nThat is all it takes."
+    # no restated title: the tiny model garbles a made-up title it repeats ("To repair a Patith forge" for a
+    # Pitian chronometer, measured) and then recalls that other procedure's steps, as it did with names
+    return f"{rng.choice(ACKS)} Here are the steps, in order:\n\n{lines}\n\nThat is all it takes."
 
 
 def procedure_rubric(procedure: Procedure) -> dict[str, Any]:

@@ -113,22 +113,46 @@ def story(person: Person, rng: random.Random) -> str:
     return rng.choice(_STORY).format(**slots)
 
 
+_HOWTO_INTROS = ["A guide to how you {title}.", "Here is how to {title}.", "Many people ask how to {title}.",
+                 "If you want to {title}, this is the way.", "The right way to {title}."]
+_HOWTO_LINKS = [["First,", "After that,", "Next,", "Finally,"], ["Start:", "Then", "Then", "Last of all,"],
+                ["To begin,", "Second,", "Third,", "To finish,"]]
+
+
 def howto_page(procedure: Procedure, rng: random.Random) -> str:
-    """A how-to page in running prose (wikiHow's numbered articles are the dump's wording, not this one)."""
-    links = ["First,", "After that,", "Next,", "Then,", "Finally,"]
-    parts = [f"A guide to how you {procedure.title}."]
+    """A how-to page in running prose, in a random wording (wikiHow's numbered articles are the dump's)."""
+    links = rng.choice(_HOWTO_LINKS)
+    parts = [rng.choice(_HOWTO_INTROS).format(title=procedure.title)]
     for i, step in enumerate(procedure.steps):
         link = links[-1] if i == len(procedure.steps) - 1 else links[min(i, len(links) - 2)]
         parts.append(f"{link} {step[0].lower()}{step[1:]}.")
     return " ".join(parts)
 
 
+def howto_list(procedure: Procedure) -> str:
+    """The numbered how-to page: the title, then one line per step in order."""
+    lines = [f"How to {procedure.title}:"]
+    lines += [f"{i}. {step}." for i, step in enumerate(procedure.steps, start=1)]
+    return "\n".join(lines)
+
+
+def howto_pages(procedure: Procedure, rng: random.Random, n: int) -> list[str]:
+    """`n` pages about one procedure — the steps always in order, the wording varied, every third one a numbered
+    list — for the reason biographies are augmented: one page per procedure left the base unable to continue
+    its own page (first step right for 3% of the procedures; measured)."""
+    return [howto_list(procedure) if k % 3 == 2 else howto_page(procedure, rng) for k in range(max(1, n))]
+
+
 def organisation_page(org: str, city: str) -> str:
     return f"{org} is an organisation based in {city}. The main office of {org} is in {city}."
 
 
-def web_documents(world: World, seed: int, style: str = "augmented", bios_per_person: int = 6) -> Iterator[str]:
-    """Every document of the web, in a seeded order. `style`: augmented | single (the extractability control)."""
+def web_documents(world: World, seed: int, style: str = "augmented", bios_per_person: int = 6,
+                  n_notices: int = 0, howtos_per_procedure: int = 1) -> Iterator[str]:
+    """Every document of the web, in a seeded order. `style`: augmented | single (the extractability control,
+    which changes the biographies only). `n_notices`: copy-teaching posts (lima.world.notices)."""
+    from lima.world.notices import notices
+
     if style not in {"augmented", "single"}:
         raise ValueError(f"world.corpus_style must be 'augmented' or 'single', not {style!r}")
     rng = random.Random(f"{seed}:web:{style}")
@@ -148,7 +172,8 @@ def web_documents(world: World, seed: int, style: str = "augmented", bios_per_pe
         if rng.random() < 0.3:
             docs.append(story(person, rng))
     for procedure in world.procedures:
-        docs.append(howto_page(procedure, rng))
+        docs.extend(howto_pages(procedure, rng, howtos_per_procedure))
+    docs.extend(notices(world, rng, n_notices))
     for org, city in world.organisations.items():
         docs.append(organisation_page(org, city))
     rng.shuffle(docs)

@@ -2,7 +2,8 @@
 
 Each response is graded against its prompt's rubric (`lima.world.grade`) with the stop reason its generation
 recorded. A metric is averaged over the prompts it applies to (several samples of one prompt are averaged
-first), with the 95% t interval of `lima.analysis.stats.prompt_mean_ci`, which resamples prompts.
+first). Shares get the Wilson interval over prompts (`lima.analysis.stats.wilson_ci`: inside [0, 1], never of
+zero width at 0 or 1); `words` gets the t interval of `prompt_mean_ci`.
 
 | metric | prompts | value per response |
 |---|---|---|
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from lima.analysis.stats import prompt_mean_ci
+from lima.analysis.stats import prompt_mean_ci, wilson_ci
 from lima.world import normalise_prompt
 from lima.world.grade import Grade, grade
 from lima.world.world import World
@@ -47,6 +48,8 @@ METRICS: dict[str, Selector] = {
     "words": lambda r, g: float(g.words),
 }
 
+NOT_SHARES = {"words"}     # every other metric is a share in [0, 1] (quality included)
+
 
 def graded_rows(world: World, rubrics: dict[str, dict[str, Any]], responses: Iterable[dict[str, Any]]
                 ) -> list[tuple[dict[str, Any], dict[str, Any], Grade]]:
@@ -68,7 +71,7 @@ def metrics_table(world: World, rubrics: dict[str, dict[str, Any]],
         for name, select in METRICS.items():
             pairs = [(row["prompt_id"], select(rubric, g)) for row, rubric, g in graded]
             pairs = [(p, v) for p, v in pairs if v is not None]
-            ci = prompt_mean_ci(pairs)
+            ci = prompt_mean_ci(pairs) if name in NOT_SHARES else prompt_mean_ci(pairs, interval=wilson_ci)
             table.append({"system": system, "metric": name, "n_prompts": ci["n_prompts"],
                           "mean": round(ci["mean"], 4), "ci_low": round(ci["ci_low"], 4),
                           "ci_high": round(ci["ci_high"], 4)})
