@@ -222,3 +222,14 @@ def test_notices_repeat_a_fresh_string_and_never_name_a_person_of_the_world(worl
     web = web_texts(world_cfg)
     assert sum(t.startswith(("Lost and found", "Club notice", "Vacancy", "Welcome to", "Workshop", "Book club",
                              "For sale", "Talk announcement")) for t in web) == 40     # test.yaml: notices 40
+
+
+def test_procedure_probe_table_counts_first_steps_and_ordered_steps_per_group() -> None:
+    from lima.world.probe import procedure_probe_table
+
+    rows = [{"group": "held_out", "known": True, "steps_known": 1.0},
+            {"group": "held_out", "known": False, "steps_known": 0.5}]
+    table = {r["metric"]: r for r in procedure_probe_table(rows)}
+    assert table["first_step"]["accuracy"] == 0.5 and table["steps_in_order"]["accuracy"] == 0.75
+    assert (table["first_step"]["ci_low"], table["first_step"]["ci_high"]) == (0.0945, 0.9055)
+    assert table["first_step"]["n"] == 2

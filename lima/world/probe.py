@@ -36,7 +36,8 @@ def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, 
                                  pad_token_id=tokenizer.pad_token_id)
             for (person, attribute, prefix, answer), ids in zip(chunk, out, strict=True):
                 text = tokenizer.decode(ids[enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                rows.append({"person": person.name, "group": person.group, "attribute": attribute,
+                rows.append({"person": getattr(person, "name", None) or person.id, "group": person.group,
+                             "attribute": attribute,
                              "prefix": prefix, "continuation": text, "answer": answer,
                              "known": text.strip().startswith(answer)})
     finally:
@@ -106,3 +107,36 @@ def answer_accuracy(model_dir: Any, cfg: dict[str, Any], world: World, people: S
              "continuation": r.text, "answer": p.value(a),
              "known": attribute_correct(world, r.text, a, p.value(a), p.name)}
             for (p, a), r in zip(items, results, strict=True)]
+
+
+PROCEDURE_PREFIX = "A guide to how you {title}. First,"     # one of the web's how-to intros (world/corpus.py)
+
+
+@torch.no_grad()
+def procedure_probe(model: Any, tokenizer: Any, world: World, groups: Sequence[str] = ("sft", "held_out"),
+                    max_new_tokens: int = 40) -> list[dict[str, Any]]:
+    """What the base knows of each procedure: its how-to page's intro, then a greedy continuation, graded as the
+    answers are (the ordered share of true steps, `lima.world.grade`) — the probe beside procedure accuracy."""
+    from lima.world.grade import _ordered_share
+
+    procedures = [p for p in world.procedures if p.group in groups]
+    items = [(p, "procedure", PROCEDURE_PREFIX.format(title=p.title), p.steps[0][0].lower() + p.steps[0][1:])
+             for p in procedures]
+    rows = continuation_hits(model, tokenizer, items, max_new_tokens=max_new_tokens)   # type: ignore[arg-type]
+    for row, proc in zip(rows, procedures, strict=True):
+        row["steps_known"] = _ordered_share(row["continuation"], proc.steps)
+    return rows
+
+
+def procedure_probe_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per group: first step right, and the ordered share of steps, with a Wilson interval over procedures."""
+    from lima.analysis.stats import wilson_ci
+
+    out = []
+    for group in sorted({r["group"] for r in rows}):
+        sub = [r for r in rows if r["group"] == group]
+        for metric, key in (("first_step", "known"), ("steps_in_order", "steps_known")):
+            mean, low, high = wilson_ci([float(r[key]) for r in sub])
+            out.append({"group": group, "metric": metric, "n": len(sub), "accuracy": round(mean, 4),
+                        "ci_low": round(low, 4), "ci_high": round(high, 4)})
+    return out
