@@ -16,6 +16,8 @@ RUN_SWEEP := $(PY) -m lima notebook
 RUN_NB := $(RUN_SWEEP) $(if $(filter $(DEFAULT_PROFILE),$(PROFILE)),--html $(HTML_DIR))
 SIZES ?= $(shell test -x $(PY) && $(PY) -m lima.ablations.quantity --profile $(PROFILE))
 PYTEST_ARGS ?=
+# quantity-sweep sizes trained side by side inside `make all` (each size is one single-threaded run)
+SWEEP_JOBS ?= 2
 
 COMMON := lima/config.py lima/io.py lima/notebooks.py configs/$(PROFILE).yaml configs/paper.yaml $(ENV_STAMP)
 src = $(wildcard lima/$(1)/*.py lima/$(1).py)
@@ -52,7 +54,7 @@ $(call NB,06_figures): notebooks/06_figures.ipynb $(call NB,05_preference_eval) 
 $(call NB,07_ablation_diversity_quality): notebooks/07_ablation_diversity_quality.ipynb $(call NB,06_figures) $(call src,ablations) $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)
 $(call NB,08_ablation_quantity): notebooks/08_ablation_quantity.ipynb $(call NB,07_ablation_diversity_quality) $(call src,ablations) $(call src,figures)
-	$(MAKE) --no-print-directory sweep-quantity PROFILE=$(PROFILE) $(if $(filter command line,$(origin SIZES)),SIZES="$(SIZES)")
+	$(MAKE) --no-print-directory -j$(SWEEP_JOBS) sweep-quantity PROFILE=$(PROFILE) $(if $(filter command line,$(origin SIZES)),SIZES="$(SIZES)")
 	$(RUN_NB) $< $@ -p profile=$(PROFILE) -p mode=aggregate
 $(call NB,09_multiturn): notebooks/09_multiturn.ipynb $(call NB,08_ablation_quantity) $(call src,ablations) $(call src,figures)
 	$(RUN_NB) $< $@ -p profile=$(PROFILE)

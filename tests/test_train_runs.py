@@ -112,3 +112,16 @@ def test_cli_trains_and_reports(setup, capsys) -> None:
     out = capsys.readouterr().out
     assert "checkpoint-epoch-1" in out
     assert json.loads((root / "models/cli/selected.json").read_text())["epoch"] == 1
+
+
+def test_finetune_many_side_by_side_equals_one_after_another(setup) -> None:
+    from lima.train import finetune_many
+
+    root, base, train, dev = setup
+    other, _ = write_data(root / "other", n=8, seed=5)
+    sequential = finetune_many(tiny_cfg(root, base), {"seq_a": train, "seq_b": other})
+    parallel = finetune_many(tiny_cfg(root, base, parallel_runs=2), {"par_a": train, "par_b": other})
+    assert list(parallel) == ["par_a", "par_b"]
+    for s, p in (("seq_a", "par_a"), ("seq_b", "par_b")):
+        a, b = _weights(sequential[s]), _weights(parallel[p])
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
