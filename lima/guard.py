@@ -7,7 +7,8 @@ Checked on whatever a run has written (cheap: it reads tables and judgment files
   flip becomes a tie);
 - a figure's values all equal: every preference row the same (or all ties), one Fail/Pass/Excellent category
   taking every absolute rating, an ablation whose means are all equal or whose intervals have zero width (and,
-  in the world, a metric panel of Figs. 5 and 6 equal for every condition), multi-turn conditions with the
+  in the world, a metrics panel of Figs. 5 and 6 whose every value is the same; one metric equal across
+  conditions is a finding of the run, e.g. no fine-tune recalling a held-out procedure), multi-turn conditions with the
   same Fail/Pass/Excellent shares (Fig. 7), a dev quality equal at every checkpoint.
 `lima report --strict` exits non-zero when any is found; notebook 05 prints them.
 """
@@ -89,14 +90,11 @@ def _constant_tables(results: Path) -> list[str]:
         widths = [_num(r.get("ci_high")) - _num(r.get("ci_low")) for r in rows]
         if widths and all(w == 0 for w in widths):
             out.append(f"{name} ({figure}): every interval has zero width")
-        panels: dict[str, set[float]] = {}
-        for r in _rows(results / "ablations" / name.replace(".csv", "_metrics.csv")):
-            panels.setdefault(r["metric"], set()).add(_num(r.get("mean")))
-        n_conditions = len(rows)
-        for metric, values in panels.items():
-            if n_conditions > 1 and len(values) == 1:
-                out.append(f"{name.replace('.csv', '_metrics.csv')} ({figure}): {metric} is {values.pop()} for "
-                           "every condition")
+        metric_rows = _rows(results / "ablations" / name.replace(".csv", "_metrics.csv"))
+        values = {_num(r.get("mean")) for r in metric_rows}
+        if len(rows) > 1 and metric_rows and len(values) == 1:
+            out.append(f"{name.replace('.csv', '_metrics.csv')} ({figure}): every metric of every condition is "
+                       f"{values.pop()}")
     turns = _rows(results / "ablations" / "multiturn.csv")
     shares = {tuple(_num(r.get(k)) for k in ("excellent", "pass", "fail")) for r in turns}
     if len(turns) > 1 and len(shares) == 1:
