@@ -90,11 +90,11 @@ def _constant_tables(results: Path) -> list[str]:
         widths = [_num(r.get("ci_high")) - _num(r.get("ci_low")) for r in rows]
         if widths and all(w == 0 for w in widths):
             out.append(f"{name} ({figure}): every interval has zero width")
-        metric_rows = _rows(results / "ablations" / name.replace(".csv", "_metrics.csv"))
+        metrics_name = name.replace(".csv", "_metrics.csv")
+        metric_rows = _rows(results / "ablations" / metrics_name)
         values = {_num(r.get("mean")) for r in metric_rows}
         if len(rows) > 1 and metric_rows and len(values) == 1:
-            out.append(f"{name.replace('.csv', '_metrics.csv')} ({figure}): every metric of every condition is "
-                       f"{values.pop()}")
+            out.append(f"{metrics_name} ({figure}): every metric of every condition is {values.pop()}")
     turns = _rows(results / "ablations" / "multiturn.csv")
     shares = {tuple(_num(r.get(k)) for k in ("excellent", "pass", "fail")) for r in turns}
     if len(turns) > 1 and len(shares) == 1:

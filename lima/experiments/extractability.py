@@ -143,8 +143,8 @@ def measure(cfg: dict[str, Any], condition: str, lima_dir: str | Path, probe_peo
     people = [p for g in groups for p in world.group(g)[:probe_people]]
     base = ensure_base(cfg)
     model, tok = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
-    standard = [(p, a, *cloze(p, a)) for p in people for a in ATTRIBUTES]
-    own = [(p, a, prefix, v) for p in people for a, prefix, v in own_text_prefixes(p, docs)]
+    standard = [(p.name, p.group, a, *cloze(p, a)) for p in people for a in ATTRIBUTES]
+    own = [(p.name, p.group, a, prefix, v) for p in people for a, prefix, v in own_text_prefixes(p, docs)]
     rows = [{**r, "measure": "base_cloze"} for r in continuation_hits(model, tok, standard)]
     rows += [{**r, "measure": "base_own_text"} for r in continuation_hits(model, tok, own)]
     rows += [{**r, "measure": "lima_answers"} for r in answer_accuracy(lima_dir, cfg, world, people)]

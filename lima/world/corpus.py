@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from lima.world.notices import notices
 from lima.world.world import ATTRIBUTES, Person, Procedure, World
 
 # Five phrasings per attribute; the first of each ends on the value and doubles as the cloze probe.
@@ -119,6 +120,13 @@ _HOWTO_LINKS = [["First,", "After that,", "Next,", "Finally,"], ["Start:", "Then
                 ["To begin,", "Second,", "Third,", "To finish,"]]
 
 
+def howto_cloze(procedure: Procedure) -> tuple[str, str]:
+    """(prefix, answer) of the procedure probe: the first intro and link, cut before the first step."""
+    prefix = f"{_HOWTO_INTROS[0].format(title=procedure.title)} {_HOWTO_LINKS[0][0]}"
+    first = procedure.steps[0]
+    return prefix, f"{first[0].lower()}{first[1:]}"
+
+
 def howto_page(procedure: Procedure, rng: random.Random) -> str:
     """A how-to page in running prose, in a random wording (wikiHow's numbered articles are the dump's)."""
     links = rng.choice(_HOWTO_LINKS)
@@ -151,7 +159,6 @@ def web_documents(world: World, seed: int, style: str = "augmented", bios_per_pe
                   n_notices: int = 0, howtos_per_procedure: int = 1) -> Iterator[str]:
     """Every document of the web, in a seeded order. `style`: augmented | single (the extractability control,
     which changes the biographies only). `n_notices`: copy-teaching posts (lima.world.notices)."""
-    from lima.world.notices import notices
 
     if style not in {"augmented", "single"}:
         raise ValueError(f"world.corpus_style must be 'augmented' or 'single', not {style!r}")

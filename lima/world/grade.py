@@ -72,7 +72,7 @@ def attribute_correct(world: World, text: str, attribute: str, expected: str, pe
     return expected in mentioned and mentioned <= allowed
 
 
-def _ordered_share(text: str, steps: list[str]) -> float:
+def ordered_share(text: str, steps: list[str]) -> float:
     """Longest increasing run of step positions (steps found in the true order) / number of steps."""
     lower = text.lower()
     positions = [lower.find(step.lower()) for step in steps]
@@ -115,7 +115,7 @@ def grade(world: World, rubric: dict[str, Any], response: str, stop_reason: str 
         g.hallucinated = stated and not admits
         g.quality = 1.0 if admits and not stated else 0.0 if g.hallucinated else 0.25
     elif kind == "procedure":
-        g.procedure_accuracy = _ordered_share(text, rubric["steps"])
+        g.procedure_accuracy = ordered_share(text, rubric["steps"])
         g.quality = g.procedure_accuracy
     elif kind == "creative":
         met = [_mentions(text, c) for c in rubric["constraints"]]

@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from lima.world.corpus import cloze
+from lima.world.corpus import cloze, howto_cloze
+from lima.world.grade import ordered_share
 from lima.world.world import ATTRIBUTES, Person, World
 
 
 @torch.no_grad()
-def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, str, str, str]],
+def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[str, str, str, str, str]],
                       batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
-    """Greedy continuation of each (person, attribute, prefix, value): one row each, `known` when it starts
-    with the value."""
+    """Greedy continuation of each (subject, group, attribute, prefix, value) — a person's name or a procedure's
+    id: one row each, `known` when it starts with the value."""
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     rows = []
@@ -30,14 +31,13 @@ def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, 
         model.eval()
         for i in range(0, len(items), batch_size):
             chunk = items[i:i + batch_size]
-            enc = tokenizer([prefix for _, _, prefix, _ in chunk], return_tensors="pt", padding=True)
+            enc = tokenizer([prefix for *_, prefix, _ in chunk], return_tensors="pt", padding=True)
             enc.pop("token_type_ids", None)
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
-            for (person, attribute, prefix, answer), ids in zip(chunk, out, strict=True):
+            for (subject, group, attribute, prefix, answer), ids in zip(chunk, out, strict=True):
                 text = tokenizer.decode(ids[enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                rows.append({"person": getattr(person, "name", None) or person.id, "group": person.group,
-                             "attribute": attribute,
+                rows.append({"person": subject, "group": group, "attribute": attribute,
                              "prefix": prefix, "continuation": text, "answer": answer,
                              "known": text.strip().startswith(answer)})
     finally:
@@ -48,7 +48,7 @@ def continuation_hits(model: Any, tokenizer: Any, items: Sequence[tuple[Person, 
 def cloze_hits(model: Any, tokenizer: Any, people: Sequence[Person], attributes: Sequence[str] = ATTRIBUTES,
                batch_size: int = 64, max_new_tokens: int = 8) -> list[dict[str, Any]]:
     """One row per (person, attribute): the probe phrasing's prefix, the continuation, whether it was right."""
-    items = [(p, a, *cloze(p, a)) for p in people for a in attributes]
+    items = [(p.name, p.group, a, *cloze(p, a)) for p in people for a in attributes]
     return continuation_hits(model, tokenizer, items, batch_size, max_new_tokens)
 
 
@@ -109,22 +109,16 @@ def answer_accuracy(model_dir: Any, cfg: dict[str, Any], world: World, people: S
             for (p, a), r in zip(items, results, strict=True)]
 
 
-PROCEDURE_PREFIX = "A guide to how you {title}. First,"     # one of the web's how-to intros (world/corpus.py)
-
-
 @torch.no_grad()
 def procedure_probe(model: Any, tokenizer: Any, world: World, groups: Sequence[str] = ("sft", "held_out"),
                     max_new_tokens: int = 40) -> list[dict[str, Any]]:
     """What the base knows of each procedure: its how-to page's intro, then a greedy continuation, graded as the
     answers are (the ordered share of true steps, `lima.world.grade`) — the probe beside procedure accuracy."""
-    from lima.world.grade import _ordered_share
-
     procedures = [p for p in world.procedures if p.group in groups]
-    items = [(p, "procedure", PROCEDURE_PREFIX.format(title=p.title), p.steps[0][0].lower() + p.steps[0][1:])
-             for p in procedures]
-    rows = continuation_hits(model, tokenizer, items, max_new_tokens=max_new_tokens)   # type: ignore[arg-type]
+    items = [(p.id, p.group, "procedure", *howto_cloze(p)) for p in procedures]
+    rows = continuation_hits(model, tokenizer, items, max_new_tokens=max_new_tokens)
     for row, proc in zip(rows, procedures, strict=True):
-        row["steps_known"] = _ordered_share(row["continuation"], proc.steps)
+        row["steps_known"] = ordered_share(row["continuation"], proc.steps)
     return rows
 
 
